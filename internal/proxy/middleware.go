@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/enrichproxy/enrichproxy/internal/normalize"
+)
+
+// record is what the access log and the request metrics say of one request. The access log
+// middleware makes it; the handler and the writer fill it in.
+type record struct {
+	id             string
+	raw            bool // drop-in mode: answers in the vendor's dialect
+	vendor         string
+	op             normalize.Operation
+	status         normalize.Status
+	qual           normalize.Qualification
+	upstreamStatus int
+	attempts       int
+	breaker        string
+}
+
+type recordKey struct{}
+
+// recordOf returns the request's record; a blank one outside the middleware (tests).
+func recordOf(r *http.Request) *record {
+	if rec, ok := r.Context().Value(recordKey{}).(*record); ok {
+		return rec
+	}
+	return &record{}
+}
+
+// requestID takes the client's X-Request-Id when it is a sane token, else makes one, and
+// echoes it on the answer (SPEC 9).
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			var b [8]byte
+			for i := range b {
+				b[i] = byte(rand.Uint32())
+			}
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &record{id: id, op: normalize.OpOther}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+	})
+}
+
+// validRequestID accepts 1 to 128 visible ASCII characters.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '!' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one line per request with only the allowed fields (SPEC 9) and
+// records the request metrics. Nothing from the body, the query or the headers is logged.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := recordOf(r)
+		rec.raw, rec.vendor = s.routeVendor(r.URL.Path)
+		next.ServeHTTP(w, r)
+
+		d := time.Since(start)
+		if rec.status == "" {
+			rec.status = normalize.StatusInternal
+		}
+		if s.m != nil {
+			s.m.Request(rec.vendor, string(rec.op), string(rec.status), string(rec.qual), d)
+		}
+		route := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			route = rc.RoutePattern()
+		}
+		if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
+			ce.Write(
+				zap.String("request_id", rec.id),
+				zap.String("method", r.Method),
+				zap.String("vendor", rec.vendor),
+				zap.String("operation", string(rec.op)),
+				zap.String("route", route),
+				zap.String("status", string(rec.status)),
+				zap.Int("upstream_status", rec.upstreamStatus),
+				zap.Int("attempts", rec.attempts),
+				zap.Int64("duration_ms", d.Milliseconds()),
+				zap.String("breaker", rec.breaker),
+			)
+		}
+	})
+}
+
+// routeVendor reads the vendor a path is for, and whether it is a drop-in route; the
+// vendor is "" unless it is a configured one, so the value stays bounded.
+func (s *Server) routeVendor(path string) (raw bool, vendor string) {
+	path = strings.TrimPrefix(path, "/")
+	if rest, ok := strings.CutPrefix(path, "raw/"); ok {
+		raw, path = true, rest
+	}
+	first, _, _ := strings.Cut(path, "/")
+	if _, ok := s.cfg.Vendors[first]; ok {
+		return raw, first
+	}
+	return false, ""
+}
+
+// recoverPanic turns a handler's panic into a 500 internal envelope and a log line with
+// the stack, never a dropped connection (SPEC 5).
+func (s *Server) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			rec := recordOf(r)
+			s.log.Error("panic", zap.String("request_id", rec.id), zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
+			if rec.status != "" {
+				return // the answer has already begun; nothing more can be said on it
+			}
+			s.writeError(w, r, normalize.ErrorEnvelope(rec.vendor, rec.op, normalize.StatusInternal,
+				normalize.CodeInternal, "internal error"))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// drainGate answers 503 draining once shutdown has begun.
+func (s *Server) drainGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Draining.Load() {
+			env := normalize.ErrorEnvelope(recordOf(r).vendor, normalize.OpOther, normalize.StatusUnavailable,
+				normalize.CodeDraining, "the proxy is shutting down")
+			env.RetryAfterSeconds = 1
+			s.writeError(w, r, env)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// proxyAuth requires X-Proxy-Token when tokens are configured (SPEC 2).
+func (s *Server) proxyAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.cfg.AuthTokens) > 0 && !s.tokenOK(r.Header.Get("X-Proxy-Token")) {
+			s.writeError(w, r, normalize.ErrorEnvelope(recordOf(r).vendor, normalize.OpOther,
+				normalize.StatusUnauthorized, normalize.CodeProxyAuth, "missing or invalid X-Proxy-Token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rejectEscapes answers 400 path_escape, before any routing, for a path that could leave
+// its vendor prefix: a dot segment, or an encoded slash or backslash (SPEC 1).
+func (s *Server) rejectEscapes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if escapes(r.URL.EscapedPath()) {
+			s.writeError(w, r, normalize.ErrorEnvelope(recordOf(r).vendor, normalize.OpOther,
+				normalize.StatusInvalidRequest, normalize.CodePathEscape, "path escapes its vendor prefix"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// escapes reports whether an escaped path holds a dot segment (plain or percent-encoded)
+// or an encoded slash or backslash.
+func escapes(escaped string) bool {
+	if strings.Contains(escaped, `\`) {
+		return true
+	}
+	lower := strings.ToLower(escaped)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		return true
+	}
+	for seg := range strings.SplitSeq(escaped, "/") {
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return true
+		}
+		if dec == "." || dec == ".." {
+			return true
+		}
+	}
+	return false
+}

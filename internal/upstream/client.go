@@ -1,0 +1,438 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/enrichproxy/enrichproxy/internal/metrics"
+	"github.com/enrichproxy/enrichproxy/internal/normalize"
+)
+
+// Config builds a Client.
+type Config struct {
+	// Name is the vendor: "enrow" or "ecore".
+	Name   string
+	Policy Policy
+	// Secret is the configured vendor credential; empty passes the client's own through.
+	Secret string
+	// MaxNormalizeBytes is the largest answer read whole; larger ones are streamed.
+	MaxNormalizeBytes int64
+	// Limits holds rate-limit buckets and holds; nil means new in-process limits.
+	Limits  Limits
+	Metrics *metrics.Metrics
+	Log     *zap.Logger
+	// Transport overrides the tuned default transport (tests).
+	Transport http.RoundTripper
+}
+
+// Client calls one vendor.
+type Client struct {
+	name     string
+	pol      Policy
+	base     string
+	secret   string
+	maxBody  int64
+	http     *http.Client
+	limits   Limits
+	breaker  *breaker
+	budget   *budget
+	m        *metrics.Metrics
+	log      *zap.Logger
+	inflight atomic.Int64
+}
+
+// Request is one client request to forward.
+type Request struct {
+	Method string
+	// Path is the vendor-relative path as the client escaped it, e.g. "/email/find/single".
+	Path      string
+	RawQuery  string
+	Header    http.Header
+	Body      []byte
+	RequestID string
+}
+
+// Outcome is what came of a request: the vendor's last answer (raw and normalized) and the
+// calls made for it. Envelope is meaningful only when a vendor answer was read whole.
+type Outcome struct {
+	Envelope   normalize.Envelope
+	StatusCode int // the vendor's last HTTP status; 0 when none
+	Header     http.Header
+	Body       []byte
+	// Stream is set, instead of Body, for an answer passed through unread (SPEC 3.5): a
+	// file, or a body over MaxNormalizeBytes. The caller must close it.
+	Stream          io.ReadCloser
+	Attempts        int
+	Duration        time.Duration
+	BudgetExhausted bool
+}
+
+// New builds the Client of one vendor.
+func New(cfg Config) (*Client, error) {
+	if _, err := url.Parse(cfg.Policy.BaseURL); err != nil {
+		return nil, fmt.Errorf("%s: base url: %w", cfg.Name, err)
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		tr = newTransport()
+	}
+	limits := cfg.Limits
+	if limits == nil {
+		limits = NewLocalLimits()
+	}
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Client{
+		name:    cfg.Name,
+		pol:     cfg.Policy,
+		base:    strings.TrimSuffix(cfg.Policy.BaseURL, "/"),
+		secret:  cfg.Secret,
+		maxBody: cfg.MaxNormalizeBytes,
+		http: &http.Client{
+			Transport: tr,
+			// Redirects are not followed (SPEC 1); normalize reads a 3xx as bad_vendor_reply.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		limits: limits,
+		budget: newBudget(cfg.Policy.RetryBudget),
+		m:      cfg.Metrics,
+		log:    log.Named("upstream").With(zap.String("vendor", cfg.Name)),
+	}
+	if c.maxBody <= 0 {
+		c.maxBody = 16 << 20
+	}
+	c.breaker = newBreaker(cfg.Name, cfg.Policy.Breaker, time.Now, func(to string) {
+		c.m.CircuitTransition(cfg.Name, to)
+	})
+	return c, nil
+}
+
+// newTransport is a clone of http.DefaultTransport (HTTPS_PROXY / NO_PROXY, system CAs
+// including SSL_CERT_FILE, TLS verified) with a pool sized for a busy sidecar: Go's
+// default of 2 idle connections per host would close most keep-alive connections.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 0 // bounded by the attempt timeout instead
+	return t
+}
+
+// Name is the vendor's name.
+func (c *Client) Name() string { return c.name }
+
+// Policy is the vendor's policy.
+func (c *Client) Policy() Policy { return c.pol }
+
+// CircuitState is the breaker's state for the metrics gauge: 0 closed, 1 half-open, 2 open.
+func (c *Client) CircuitState() float64 { return c.breaker.state() }
+
+// BreakerState is the breaker's state name for logs.
+func (c *Client) BreakerState() string { return c.breaker.stateName() }
+
+// errAttemptTimeout is the cause of an attempt's context when its own timeout fired.
+var errAttemptTimeout = errors.New("attempt timed out")
+
+// Do forwards req to the vendor: admission (remembered quota, cool-down, rate limit),
+// breaker, attempts with retries, all within ctx's deadline. The returned Outcome is never
+// nil; the error, when not nil, is an *Error (or the context's error when the client went
+// away) for an answer the proxy makes itself.
+func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
+	start := time.Now()
+	out := &Outcome{}
+	c.m.Inflight(c.name, 1)
+	defer func() {
+		c.m.Inflight(c.name, -1)
+		out.Duration = time.Since(start)
+	}()
+
+	header := c.outboundHeader(req.Header, req.Path, req.RequestID)
+	key := credentialKey(c.name, c.credential(req.Header, req.Path))
+	if left, err := c.limits.HoldLeft(ctx, "quota:"+key); err == nil && left > 0 {
+		return out, quotaRemembered(left)
+	}
+	c.budget.request(time.Now())
+	target := c.base + req.Path
+	if req.RawQuery != "" {
+		target += "?" + req.RawQuery
+	}
+	query, _ := url.ParseQuery(req.RawQuery)
+
+	for n := 1; ; n++ {
+		if err := c.admit(ctx, req.Method, key); err != nil {
+			return out, err
+		}
+		done, err := c.breaker.allow()
+		if err != nil {
+			return out, err
+		}
+		out.Attempts = n
+		o := c.attempt(ctx, req, target, header, query, out)
+		if err := ctx.Err(); err != nil {
+			// The request's own deadline or the client's disconnect ended the attempt.
+			if errors.Is(err, context.Canceled) {
+				done(errExcluded)
+				return out, err
+			}
+			done(errAttemptFailed)
+			return out, deadlineExceeded(err)
+		}
+		if o.breakerFailure() {
+			done(errAttemptFailed)
+		} else {
+			done(nil)
+		}
+		if out.Stream != nil {
+			return out, nil
+		}
+
+		var wait time.Duration
+		switch o.status {
+		case normalize.StatusQuotaExceeded:
+			// vendors/ecore.md §2: the test-token cap resets at midnight UTC; until then
+			// the proxy answers for the vendor.
+			_ = c.limits.Hold(ctx, "quota:"+key, normalize.UntilMidnightUTC(time.Now()))
+		case normalize.StatusRateLimited:
+			wait = c.rateLimitWait(out.Header, n)
+			out.Envelope.RetryAfterSeconds = normalize.CeilSeconds(wait)
+			if c.pol.coolsDown(req.Method) {
+				_ = c.limits.Hold(ctx, "cool:"+key, wait)
+				c.m.Cooldown(c.name)
+			}
+		default:
+			wait = backoff(n, c.pol.BackoffBase, c.pol.BackoffCap)
+		}
+
+		reason := o.retryReason(req.Method, c.pol.RetryUnsafePost)
+		if reason == "" || n >= c.pol.MaxAttempts ||
+			(reason == metrics.ReasonRateLimited && wait > c.pol.MaxRetryWait) || !fits(ctx, wait) {
+			return out, o.final()
+		}
+		if !c.budget.retry(time.Now()) {
+			out.BudgetExhausted = true
+			c.m.RetryBudgetExhausted(c.name)
+			return out, o.final()
+		}
+		c.m.Retry(c.name, reason)
+		if err := sleep(ctx, wait); err != nil {
+			return out, err
+		}
+	}
+}
+
+// rateLimitWait is how long to wait after a vendor 429: its Retry-After or
+// X-RateLimit-Reset, else the backoff with a 1 s floor (SPEC 4).
+func (c *Client) rateLimitWait(h http.Header, n int) time.Duration {
+	if d, ok := normalize.RetryAfter(h, time.Now()); ok {
+		return d
+	}
+	return max(backoff(n, c.pol.BackoffBase, c.pol.BackoffCap), time.Second)
+}
+
+// final is the error a request ends with after this attempt: none when the vendor
+// answered; a timeout when the last attempt timed out; a transport error otherwise.
+func (o outcome) final() error {
+	switch {
+	case o.err == nil:
+		return nil
+	case o.timedOut:
+		return deadlineExceeded(o.err)
+	default:
+		return transportFailed(o.err)
+	}
+}
+
+// attempt makes one call and records its answer in out.
+func (c *Client) attempt(ctx context.Context, req *Request, target string, header http.Header, query url.Values, out *Outcome) outcome {
+	actx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(c.attemptTimeout(), func() { cancel(errAttemptTimeout) })
+	keep := false // the body outlives this function when streamed
+	defer func() {
+		if !keep {
+			timer.Stop()
+			cancel(nil)
+		}
+	}()
+
+	var sent atomic.Bool
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, trace), req.Method, target, bytes.NewReader(req.Body))
+	if err != nil {
+		return outcome{err: err}
+	}
+	if len(req.Body) == 0 {
+		hreq.Body, hreq.GetBody, hreq.ContentLength = http.NoBody, nil, 0
+	}
+	hreq.Header = header
+
+	began := time.Now()
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return c.failed(actx, err, sent.Load(), began, req.RequestID, out.Attempts)
+	}
+	out.StatusCode, out.Header, out.Body, out.Stream = resp.StatusCode, resp.Header, nil, nil
+	if normalize.Streamed(resp.StatusCode, resp.Header) {
+		keep = true
+		timer.Stop() // a download is bounded by the request's deadline, not the attempt's
+		out.Stream = &cancelBody{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+		c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
+		st, _ := normalize.StatusForCode(resp.StatusCode)
+		return outcome{status: st, code: resp.StatusCode, sent: true}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		resp.Body.Close()
+		return c.failed(actx, err, true, began, req.RequestID, out.Attempts)
+	}
+	if int64(len(body)) > c.maxBody {
+		keep = true
+		timer.Stop()
+		out.Stream = &cancelBody{ReadCloser: struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}, cancel: func() { cancel(nil) }}
+		c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
+		st, _ := normalize.StatusForCode(resp.StatusCode)
+		return outcome{status: st, code: resp.StatusCode, sent: true}
+	}
+	resp.Body.Close()
+	c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
+
+	out.Body = body
+	out.Envelope = normalize.Normalize(normalize.Reply{
+		Vendor: c.name, Method: req.Method, Path: req.Path, Query: query,
+		StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Now: time.Now(),
+	})
+	if cr := out.Envelope.Credits; cr != nil {
+		if cr.Remaining != nil {
+			c.m.CreditsRemaining(c.name, *cr.Remaining)
+		} else if cr.Balance != nil {
+			c.m.CreditsRemaining(c.name, *cr.Balance)
+		}
+	}
+	return outcome{status: out.Envelope.Status, code: resp.StatusCode, sent: true}
+}
+
+// failed records an attempt that ended without an answer.
+func (c *Client) failed(actx context.Context, err error, sent bool, began time.Time, requestID string, n int) outcome {
+	timedOut := errors.Is(context.Cause(actx), errAttemptTimeout)
+	code := "transport"
+	if timedOut || errors.Is(err, context.DeadlineExceeded) {
+		code = "timeout"
+	}
+	c.m.Attempt(c.name, code, time.Since(began))
+	if ce := c.log.Check(zap.DebugLevel, "attempt"); ce != nil {
+		ce.Write(zap.String("request_id", requestID), zap.Int("attempt", n), zap.String("code", code),
+			zap.Int64("duration_ms", time.Since(began).Milliseconds()))
+	}
+	return outcome{err: err, sent: sent, timedOut: timedOut}
+}
+
+// observe records an attempt that got an answer.
+func (c *Client) observe(status int, began time.Time, requestID string, n int) {
+	c.m.Attempt(c.name, metrics.AttemptCode(status), time.Since(began))
+	if ce := c.log.Check(zap.DebugLevel, "attempt"); ce != nil {
+		ce.Write(zap.String("request_id", requestID), zap.Int("attempt", n), zap.Int("upstream_status", status),
+			zap.Int64("duration_ms", time.Since(began).Milliseconds()))
+	}
+}
+
+// attemptTimeout is the policy's per-attempt timeout; the request's deadline, when nearer,
+// ends the attempt through its context.
+func (c *Client) attemptTimeout() time.Duration {
+	d := c.pol.AttemptTimeout
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	return d
+}
+
+// admit holds a request back for a 429 cool-down and the rate limiter, within the
+// deadline and the policy's waits; it answers local_rate_limited at once when a wait cannot
+// fit, without calling the vendor.
+func (c *Client) admit(ctx context.Context, method, key string) error {
+	began := time.Now()
+	waited := false
+	if c.pol.coolsDown(method) {
+		left, err := c.limits.HoldLeft(ctx, "cool:"+key)
+		if err == nil && left > 0 {
+			if left > c.pol.MaxRetryWait || !fits(ctx, left) {
+				c.m.RateLimitRejected(c.name)
+				return localRateLimited(left, "vendor cool-down after a 429")
+			}
+			if err := sleep(ctx, left); err != nil {
+				return err
+			}
+			waited = true
+		}
+	}
+	if c.pol.shaped(method) {
+		wait, cancel, err := c.limits.Reserve(ctx, "rate:"+key, c.pol.RateLimit.PerSecond)
+		if err == nil {
+			if wait > c.pol.MaxQueueWait || !fits(ctx, wait) {
+				cancel()
+				c.m.RateLimitRejected(c.name)
+				return localRateLimited(wait, "rate limit queue full")
+			}
+			if err := sleep(ctx, wait); err != nil {
+				cancel()
+				return err
+			}
+		}
+		waited = true
+	}
+	if waited {
+		c.m.RateLimitWait(c.name, time.Since(began))
+	}
+	return nil
+}
+
+// fits reports whether a wait of d ends before ctx's deadline.
+func fits(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= d
+}
+
+// sleep waits d or until ctx is done; a deadline reached while waiting is a timeout.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err()
+		}
+		return deadlineExceeded(ctx.Err())
+	}
+}
+
+// cancelBody ends the attempt's context when the streamed body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}

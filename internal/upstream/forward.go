@@ -1,0 +1,87 @@
+package upstream
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Credential headers of the two vendors (vendors/enrow.md §1, vendors/ecore.md §2).
+const (
+	headerEnrowKey = "X-Api-Key"
+	headerAuth     = "Authorization"
+)
+
+// dropped are request headers never forwarded to a vendor (SPEC 1): hop-by-hop headers,
+// cookies, the client's forwarding headers, and the proxy's own headers. Accept-Encoding
+// is left to the transport so that it can decompress what it asked for.
+var dropped = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Cookie", "Forwarded", "Host", "Content-Length", "Accept-Encoding",
+	"X-Proxy-Token", "X-Request-Timeout", "X-Vendor", "Prefer", "Cache-Control", "X-Request-Id",
+}
+
+// outboundHeader returns the headers sent to the vendor for a client request: the
+// client's, less what SPEC 1 drops, with the vendor credential set (SPEC 2).
+func (c *Client) outboundHeader(in http.Header, path, requestID string) http.Header {
+	out := make(http.Header, len(in)+2)
+	for k, vs := range in {
+		out[k] = vs
+	}
+	// Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+	for _, v := range in.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				out.Del(name)
+			}
+		}
+	}
+	for _, h := range dropped {
+		out.Del(h)
+	}
+	for k := range out {
+		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Enrich-") {
+			delete(out, k)
+		}
+	}
+	if requestID != "" {
+		out.Set("X-Request-Id", requestID)
+	}
+	cred := c.credential(in, path)
+	switch c.name {
+	case "enrow":
+		out.Del(headerAuth) // the other vendor's credential header is never forwarded
+		out.Del(headerEnrowKey)
+		if cred != "" {
+			out.Set(headerEnrowKey, cred)
+		}
+	default:
+		out.Del(headerEnrowKey)
+		out.Del(headerAuth)
+		if cred != "" {
+			out.Set(headerAuth, cred)
+		}
+	}
+	return out
+}
+
+// credential is the vendor credential header value a request is sent with: the configured
+// one when there is one, else the client's own header for that vendor.
+func (c *Client) credential(in http.Header, path string) string {
+	if c.secret == "" {
+		if c.name == "enrow" {
+			return in.Get(headerEnrowKey)
+		}
+		return in.Get(headerAuth)
+	}
+	if c.name == "enrow" {
+		return c.secret
+	}
+	// vendors/ecore.md §2: the account/contact enrichment job endpoints take Bearer, every
+	// other endpoint takes Token.
+	if strings.HasPrefix(path, "/enrichment/") || path == "/enrichment" ||
+		strings.HasPrefix(path, "/enrichment-control") {
+		return "Bearer " + c.secret
+	}
+	return "Token " + c.secret
+}
