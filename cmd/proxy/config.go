@@ -45,9 +45,14 @@ type config struct {
 	Help  bool // -h was asked for: usage is printed, nothing runs
 }
 
-// fileConfig is the YAML policy file: only `vendors` (unknown keys are errors).
+// fileConfig is the YAML policy file: only `vendors` (unknown keys are errors). The
+// policies are pointers to the defaults, so that the file's keys land on top of them
+// (a map would be replaced whole) and `enrow: null` leaves the defaults as they are.
 type fileConfig struct {
-	Vendors map[string]*upstream.Policy `yaml:"vendors"`
+	Vendors struct {
+		Enrow *upstream.Policy `yaml:"enrow"`
+		ECore *upstream.Policy `yaml:"ecore"`
+	} `yaml:"vendors"`
 }
 
 func defaultConfig() config {
@@ -166,10 +171,9 @@ func (c *config) loadFile(path string) []string {
 	if err != nil {
 		return []string{fmt.Sprintf("config file: %v", err)}
 	}
-	fc := fileConfig{Vendors: map[string]*upstream.Policy{}}
-	for v, p := range c.Policies {
-		fc.Vendors[v] = &p
-	}
+	enrow, ecore := c.Policies["enrow"], c.Policies["ecore"]
+	var fc fileConfig
+	fc.Vendors.Enrow, fc.Vendors.ECore = &enrow, &ecore
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
@@ -183,18 +187,13 @@ func (c *config) loadFile(path string) []string {
 		}
 		return []string{fmt.Sprintf("config file %s: %v", path, err)}
 	}
-	var problems []string
-	for v, p := range fc.Vendors {
-		if !slices.Contains(vendorNames, v) {
-			problems = append(problems, fmt.Sprintf("config file %s: unknown vendor %q (known: %s)", path, v, strings.Join(vendorNames, ", ")))
-			continue
-		}
-		if p == nil { // `enrow:` with nothing under it keeps the defaults
-			continue
-		}
-		c.Policies[v] = *p
+	if fc.Vendors.Enrow != nil {
+		c.Policies["enrow"] = *fc.Vendors.Enrow
 	}
-	return problems
+	if fc.Vendors.ECore != nil {
+		c.Policies["ecore"] = *fc.Vendors.ECore
+	}
+	return nil
 }
 
 // loadSecrets reads the credentials from NAME or NAME_FILE (trimmed of white space).

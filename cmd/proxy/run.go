@@ -153,6 +153,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		proxyServer.Close()
 	}
 	_ = adminServer.Shutdown(sctx)
+	for _, c := range clients {
+		c.CloseIdleConnections()
+	}
 	log.Info("stopped")
 	return serveErr
 }
