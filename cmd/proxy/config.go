@@ -77,7 +77,7 @@ func defaultConfig() config {
 // setting is one configuration value with its flag and environment names.
 type setting struct {
 	env, flag, usage string
-	set               func(c *config, v string) error
+	set              func(c *config, v string) error
 }
 
 // settings lists every non-secret setting; per-vendor policy keys follow the YAML names

@@ -111,10 +111,14 @@ func AttemptCode(status int) string { return strconv.Itoa(status) }
 func (m *Metrics) Retry(vendor, reason string) { m.retries.WithLabelValues(vendor, reason).Inc() }
 
 // RetryBudgetExhausted records a retry not made because the budget was spent.
-func (m *Metrics) RetryBudgetExhausted(vendor string) { m.budgetExhausted.WithLabelValues(vendor).Inc() }
+func (m *Metrics) RetryBudgetExhausted(vendor string) {
+	m.budgetExhausted.WithLabelValues(vendor).Inc()
+}
 
 // CircuitTransition records a breaker change to state to (closed, half_open, open).
-func (m *Metrics) CircuitTransition(vendor, to string) { m.transitions.WithLabelValues(vendor, to).Inc() }
+func (m *Metrics) CircuitTransition(vendor, to string) {
+	m.transitions.WithLabelValues(vendor, to).Inc()
+}
 
 // RateLimitWait records the time a request waited for the limiter or a cool-down.
 func (m *Metrics) RateLimitWait(vendor string, d time.Duration) {
@@ -137,7 +141,9 @@ func (m *Metrics) Coalesced(vendor string) { m.coalesced.WithLabelValues(vendor)
 func (m *Metrics) Poll(vendor string) { m.polls.WithLabelValues(vendor).Inc() }
 
 // Inflight adds delta to the vendor's in-flight gauge.
-func (m *Metrics) Inflight(vendor string, delta float64) { m.inflight.WithLabelValues(vendor).Add(delta) }
+func (m *Metrics) Inflight(vendor string, delta float64) {
+	m.inflight.WithLabelValues(vendor).Add(delta)
+}
 
 // CreditsRemaining sets the vendor's remaining credits.
 func (m *Metrics) CreditsRemaining(vendor string, v float64) {

@@ -324,7 +324,11 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 			c.m.CreditsRemaining(c.name, *cr.Balance)
 		}
 	}
-	return outcome{status: out.Envelope.Status, code: resp.StatusCode, sent: true}
+	o := outcome{status: out.Envelope.Status, code: resp.StatusCode, sent: true}
+	if out.Envelope.Error != nil {
+		o.errCode = out.Envelope.Error.Code
+	}
+	return o
 }
 
 // failed records an attempt that ended without an answer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,14 @@ type Limits interface {
 }
 
 // credentialKey names a vendor credential in limiter keys without holding the credential:
-// a truncated SHA-256 of it.
+// a truncated SHA-256 of it. The Authorization scheme is not part of the credential: eCore
+// takes the same token as Token on most endpoints and as Bearer on /enrichment/, and that
+// token has one daily quota and one cool-down whichever header carries it.
 func credentialKey(vendor, credential string) string {
+	if scheme, token, ok := strings.Cut(credential, " "); ok &&
+		(strings.EqualFold(scheme, "Token") || strings.EqualFold(scheme, "Bearer")) {
+		credential = strings.TrimSpace(token)
+	}
 	sum := sha256.Sum256([]byte(credential))
 	return vendor + ":" + hex.EncodeToString(sum[:8])
 }

@@ -28,7 +28,9 @@ func backoff(n int, base, cap time.Duration) time.Duration {
 type outcome struct {
 	status normalize.Status // the normalized status of the vendor answer; "" without one
 	code   int              // the vendor's HTTP status; 0 without an answer
-	err    error            // transport error or attempt timeout; nil with an answer
+	// errCode is the envelope's error code (normalize.Code…); "" when none.
+	errCode string
+	err     error // transport error or attempt timeout; nil with an answer
 	// sent is false when the request provably never reached the vendor (a dial error).
 	sent     bool
 	timedOut bool
@@ -38,10 +40,14 @@ type outcome struct {
 // (SPEC 4): transport errors, timeouts and 5xx upstream errors; never 4xx, 429 or
 // Enrow's not-found 500, which normalize already calls not_found.
 func (o outcome) breakerFailure() bool {
-	if o.err != nil {
-		return true
-	}
-	return o.status == normalize.StatusUpstreamError && o.code >= 500
+	return o.err != nil || o.vendorFault()
+}
+
+// vendorFault reports a 5xx answer that says the vendor failed. A failed bulk job is
+// upstream_error/job_failed whatever HTTP status the vendor gave it (SPEC 11), but it is
+// an answer about the job: asking again gives the same answer, and the vendor is fine.
+func (o outcome) vendorFault() bool {
+	return o.status == normalize.StatusUpstreamError && o.code >= 500 && o.errCode != normalize.CodeJobFailed
 }
 
 // retryReason says why the attempt may be retried, "" when it must not be. method and
@@ -61,7 +67,7 @@ func (o outcome) retryReason(method string, unsafePost bool) string {
 		return metrics.ReasonTransport
 	case o.status == normalize.StatusRateLimited:
 		return metrics.ReasonRateLimited
-	case o.status == normalize.StatusUpstreamError && o.code >= 500:
+	case o.vendorFault():
 		return metrics.ReasonStatus5xx
 	}
 	return ""
