@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := proxy.New(proxy.Config{
 		Vendors: clients, Log: log, Metrics: m, MaxBodyBytes: cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout, AuthTokens: cfg.AuthTokens, Draining: &draining,
+		VendorOrder: cfg.VendorOrder,
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.Listen)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/enrichproxy/enrichproxy/internal/normalize"
 )
 
 // routes lists every route of the proxy listener (SPEC 1). The admin listener's routes
@@ -23,6 +25,12 @@ func (s *Server) routes() http.Handler {
 		r.Handle("/raw/"+v, s.handleVendor(v, true))
 		r.Handle("/raw/"+v+"/*", s.handleVendor(v, true))
 	}
+	// The vendor-neutral API (SPEC 7).
+	r.Post("/v1/email/find", s.handleV1(normalize.OpEmailFind))
+	r.Post("/v1/email/verify", s.handleV1(normalize.OpEmailVerify))
+	r.Post("/v1/phone/find", s.handleV1(normalize.OpPhoneFind))
+	r.Get("/v1/results/{ref}", s.handleV1Result)
+
 	r.NotFound(s.handleUnknownRoute)
 	r.MethodNotAllowed(s.handleUnknownRoute)
 	return r

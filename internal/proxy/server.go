@@ -27,6 +27,8 @@ type Config struct {
 	AuthTokens []string
 	// Draining, when set, turns new requests away with 503 draining.
 	Draining *atomic.Bool
+	// VendorOrder is the /v1 selection and failover order.
+	VendorOrder []string
 }
 
 // Server is the proxy listener's handler.
