@@ -125,6 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       time.Minute,
 	}
 
+	stopCredits := refreshCredits(ctx, clients["enrow"], cfg.Policies["enrow"].CreditsRefresh, log.Named("credits"))
+	defer stopCredits()
+
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxyServer, proxyLn) }()
 	go func() { errc <- serve(adminServer, adminLn) }()
