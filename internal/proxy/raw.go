@@ -9,16 +9,31 @@ import (
 	"github.com/enrichproxy/enrichproxy/internal/upstream"
 )
 
+// rawPassHeaders are the vendor's response headers an SDK may read, passed through
+// unchanged in drop-in mode.
+var rawPassHeaders = []string{"Content-Type", "Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining",
+	"X-Ratelimit-Reset", "Www-Authenticate", "Allow"}
+
 // writeRaw answers in drop-in mode (SPEC 10): the vendor's own status and body, byte for
 // byte, with its content type and Retry-After, plus the X-Enrich-* headers saying what
 // the envelope would have said.
 func (s *Server) writeRaw(w http.ResponseWriter, r *http.Request, env normalize.Envelope, out *upstream.Outcome) {
 	s.note(r, &env)
 	h := w.Header()
-	for _, k := range []string{"Content-Type", "Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+	for _, k := range rawPassHeaders {
 		if v := out.Header.Get(k); v != "" {
 			h.Set(k, v)
 		}
+	}
+	if h.Get("Content-Type") == "" {
+		// The vendor named no type: say none either, rather than let net/http sniff one.
+		h["Content-Type"] = nil
+	}
+	if h.Get("Retry-After") == "" && env.RetryAfterSeconds > 0 {
+		// SPEC 3.1: a 429 (a vendor 429 without its own Retry-After, or eCore's daily cap)
+		// carries the wait the proxy worked out, as the envelope would. A vendor's own
+		// Retry-After is never replaced (SPEC 11).
+		h.Set("Retry-After", strconv.Itoa(env.RetryAfterSeconds))
 	}
 	setEnrichHeaders(h, env)
 	h.Set("X-Upstream-Status", strconv.Itoa(out.StatusCode))
