@@ -76,7 +76,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, buildVersion())
 
-	limits := upstream.NewLocalLimits()
+	// Rate limits and holds: shared by the fleet through Redis when configured (SPEC 4),
+	// closed after the drain; in process otherwise.
+	var limits upstream.Limits = upstream.NewLocalLimits()
+	if cfg.RedisURL != "" {
+		rl, err := upstream.NewRedisLimits(cfg.RedisURL, m, log)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rl.Close() }()
+		limits = rl
+	}
 	clients := map[string]*upstream.Client{}
 	states := map[string]metrics.StateFunc{}
 	for _, name := range vendorNames {
@@ -89,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		clients[name] = c
 		states[name] = c.CircuitState
+		m.InitVendor(name)
 	}
 	metrics.RegisterCircuitState(reg, states)
 

@@ -145,6 +145,27 @@ func (m *Metrics) Inflight(vendor string, delta float64) {
 	m.inflight.WithLabelValues(vendor).Add(delta)
 }
 
+// InitVendor creates the vendor's series of every bounded label set at zero, so that
+// they are exported before their first event: rate() and increase() see a counter's
+// first increment only when the series existed before it, and dashboards show 0 rather
+// than "no data". Labels with open sets (operation × status, HTTP codes) and
+// credits_remaining (a 0 would read as "out of credits") are left to their first event.
+func (m *Metrics) InitVendor(vendor string) {
+	for _, reason := range []string{ReasonStatus5xx, ReasonRateLimited, ReasonTransport, ReasonTimeout} {
+		m.retries.WithLabelValues(vendor, reason)
+	}
+	for _, to := range []string{"closed", "half_open", "open"} {
+		m.transitions.WithLabelValues(vendor, to)
+	}
+	for _, c := range []*prometheus.CounterVec{m.budgetExhausted, m.rateLimitReject, m.cooldowns,
+		m.cacheHits, m.coalesced, m.polls} {
+		c.WithLabelValues(vendor)
+	}
+	m.attemptDuration.WithLabelValues(vendor)
+	m.rateLimitWait.WithLabelValues(vendor)
+	m.inflight.WithLabelValues(vendor)
+}
+
 // CreditsRemaining sets the vendor's remaining credits.
 func (m *Metrics) CreditsRemaining(vendor string, v float64) {
 	m.creditsRemaining.WithLabelValues(vendor).Set(v)
