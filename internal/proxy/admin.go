@@ -24,6 +24,7 @@ func Admin(reg *prometheus.Registry, ready func() bool) http.Handler {
 		writeJSON(w, http.StatusServiceUnavailable, `{"status":"not_ready"}`)
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	r.Get("/openapi.json", serveOpenAPI)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, `{"status":"not_found","error":{"code":"unknown_route"}}`)
 	})

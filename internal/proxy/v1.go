@@ -217,7 +217,10 @@ func (s *Server) handleV1(op normalize.Operation) http.HandlerFunc {
 				failover = append(failover, normalize.FailoverStep{Vendor: v, Status: env.Status})
 				continue
 			}
-			if prefer {
+			if prefer && err == nil {
+				// Honoured: the vendor answered, and a pending answer was waited for
+				// (SPEC 11: also when it was final at once). Not when the proxy answered
+				// for the vendor (breaker open, deadline…), as on the vendor routes.
 				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(allowed/time.Second)))
 			}
 			env.Failover = failover
@@ -310,7 +313,10 @@ func (s *Server) handleV1Result(w http.ResponseWriter, r *http.Request) {
 	paths, okVendor := resultPaths[vendor]
 	target, okOp := paths[op]
 	client, configured := s.cfg.Vendors[vendor]
-	if !okVendor || !okOp || id == "" || !configured || !client.HasSecret() {
+	if !okVendor || !okOp || !validResultID(vendor, id) || !configured || !client.HasSecret() {
+		if !configured {
+			vendor = "" // the client's word: not for the envelope, nor for a metric label
+		}
 		s.writeError(w, r, normalize.ErrorEnvelope(vendor, rec.op, normalize.StatusInvalidRequest, normalize.CodeInvalidInput,
 			"want an id of the form {vendor}:{operation}:{id} from a /v1 answer with a result to fetch"))
 		return
@@ -318,7 +324,11 @@ func (s *Server) handleV1Result(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.deadline(r)
 	defer cancel()
 	path, query := target(id)
-	req := &upstream.Request{Method: http.MethodGet, Path: path, RawQuery: query, RequestID: rec.id, Header: http.Header{}}
+	header := http.Header{}
+	if v := r.Header.Get("Cache-Control"); v != "" {
+		header.Set("Cache-Control", v) // no-cache skips the cache of final results (SPEC 4)
+	}
+	req := &upstream.Request{Method: http.MethodGet, Path: path, RawQuery: query, RequestID: rec.id, Header: header}
 	want, prefer := preferWait(r.Header)
 	allowed := allowedWait(ctx, want)
 	end := time.Now().Add(allowed)
@@ -333,4 +343,23 @@ func (s *Server) handleV1Result(w http.ResponseWriter, r *http.Request) {
 		env.ID = vendor + ":" + string(op) + ":" + id
 	}
 	s.writeEnvelope(w, r, env)
+}
+
+// validResultID checks the id part of a result reference: eCore job ids are integers
+// (vendors/ecore.md §6.1), and one that is not must never become a path segment ("..");
+// Enrow ids travel in the query, escaped, and only need to be present and printable.
+func validResultID(vendor, id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if vendor == normalize.ECore && (c < '0' || c > '9') {
+			return false
+		}
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
