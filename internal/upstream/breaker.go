@@ -74,7 +74,9 @@ func newBreaker(name string, p BreakerPolicy, now func() time.Time, onChange fun
 }
 
 // allow admits one attempt. On refusal it returns a circuit_open Error whose RetryAfter is
-// the time until the breaker lets probes through (1 s while half-open probes are busy).
+// the time until the breaker lets probes through (1 s while half-open probes are busy,
+// SPEC 11). It is not rounded: the proxy rounds it up to whole seconds for Retry-After,
+// and callers in process (failover, polling) can use the exact time.
 func (b *breaker) allow() (func(error), error) {
 	done, err := b.cb.Allow()
 	if err == nil {
@@ -83,7 +85,7 @@ func (b *breaker) allow() (func(error), error) {
 	wait := time.Second
 	if errors.Is(err, gobreaker.ErrOpenState) {
 		opened := time.Unix(0, b.openedAt.Load())
-		wait = max(opened.Add(b.open).Sub(b.now()), time.Second)
+		wait = max(opened.Add(b.open).Sub(b.now()), time.Millisecond)
 	}
 	return nil, circuitOpen(wait, err)
 }

@@ -38,18 +38,17 @@ type Config struct {
 
 // Client calls one vendor.
 type Client struct {
-	name     string
-	pol      Policy
-	base     string
-	secret   string
-	maxBody  int64
-	http     *http.Client
-	limits   Limits
-	breaker  *breaker
-	budget   *budget
-	m        *metrics.Metrics
-	log      *zap.Logger
-	inflight atomic.Int64
+	name    string
+	pol     Policy
+	base    string
+	secret  string
+	maxBody int64
+	http    *http.Client
+	limits  Limits
+	breaker *breaker
+	budget  *budget
+	m       *metrics.Metrics
+	log     *zap.Logger
 }
 
 // Request is one client request to forward.
@@ -172,16 +171,29 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
 	}
 	query, _ := url.ParseQuery(req.RawQuery)
 
+	var last outcome // the previous attempt's, for a retry the breaker refuses
 	for n := 1; ; n++ {
 		if err := c.admit(ctx, req.Method, key); err != nil {
 			return out, err
 		}
+		if err := ctx.Err(); err != nil {
+			// Over before the attempt (a deadline already past on arrival): the vendor is
+			// not called, and the breaker is not told of a failure that is not the vendor's.
+			return out, contextError(err)
+		}
 		done, err := c.breaker.allow()
 		if err != nil {
+			if n > 1 {
+				// The breaker opened during this request's retries. The vendor was called
+				// and answered: like a spent retry budget, the retry is not made and the
+				// last answer stands (circuit_open says the vendor was not called).
+				return out, last.final()
+			}
 			return out, err
 		}
 		out.Attempts = n
 		o := c.attempt(ctx, req, target, header, query, out)
+		last = o
 		if err := ctx.Err(); err != nil {
 			// The request's own deadline or the client's disconnect ended the attempt.
 			if errors.Is(err, context.Canceled) {
@@ -207,8 +219,9 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
 			// the proxy answers for the vendor.
 			_ = c.limits.Hold(ctx, "quota:"+key, normalize.UntilMidnightUTC(time.Now()))
 		case normalize.StatusRateLimited:
-			wait = c.rateLimitWait(out.Header, n)
-			out.Envelope.RetryAfterSeconds = normalize.CeilSeconds(wait)
+			wait = c.rateLimitWait(out.Header, n, out.Envelope.RetryAfterSeconds)
+			// rate_limited always carries a wait (SPEC 3.1), also after Retry-After: 0.
+			out.Envelope.RetryAfterSeconds = max(normalize.CeilSeconds(wait), 1)
 			if c.pol.coolsDown(req.Method) {
 				_ = c.limits.Hold(ctx, "cool:"+key, wait)
 				c.m.Cooldown(c.name)
@@ -235,12 +248,14 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
 }
 
 // rateLimitWait is how long to wait after a vendor 429: its Retry-After or
-// X-RateLimit-Reset, else the backoff with a 1 s floor (SPEC 4).
-func (c *Client) rateLimitWait(h http.Header, n int) time.Duration {
+// X-RateLimit-Reset, else the backoff with a 1 s floor (SPEC 4), raised to the seconds
+// normalize read from the body when there are more of them (vendors/enrow.md §3.1: old
+// Enrow 429 bodies carry "retry_after": 300; normalize says 1 when it found nothing).
+func (c *Client) rateLimitWait(h http.Header, n, bodySeconds int) time.Duration {
 	if d, ok := normalize.RetryAfter(h, time.Now()); ok {
 		return d
 	}
-	return max(backoff(n, c.pol.BackoffBase, c.pol.BackoffCap), time.Second)
+	return max(backoff(n, c.pol.BackoffBase, c.pol.BackoffCap), time.Second, time.Duration(bodySeconds)*time.Second)
 }
 
 // final is the error a request ends with after this attempt: none when the vendor
@@ -371,33 +386,45 @@ func (c *Client) attemptTimeout() time.Duration {
 func (c *Client) admit(ctx context.Context, method, key string) error {
 	began := time.Now()
 	waited := false
-	if c.pol.coolsDown(method) {
-		left, err := c.limits.HoldLeft(ctx, "cool:"+key)
-		if err == nil && left > 0 {
-			if left > c.pol.MaxRetryWait || !fits(ctx, left) {
-				c.m.RateLimitRejected(c.name)
-				return localRateLimited(left, "vendor cool-down after a 429")
+	for {
+		if c.pol.coolsDown(method) {
+			left, err := c.limits.HoldLeft(ctx, "cool:"+key)
+			if err == nil && left > 0 {
+				if left > c.pol.MaxRetryWait || !fits(ctx, left) {
+					c.m.RateLimitRejected(c.name)
+					return localRateLimited(left, "vendor cool-down after a 429")
+				}
+				if err := sleep(ctx, left); err != nil {
+					return err
+				}
+				waited = true
 			}
-			if err := sleep(ctx, left); err != nil {
-				return err
-			}
-			waited = true
 		}
-	}
-	if c.pol.shaped(method) {
-		wait, cancel, err := c.limits.Reserve(ctx, "rate:"+key, c.pol.RateLimit.PerSecond)
-		if err == nil {
-			if wait > c.pol.MaxQueueWait || !fits(ctx, wait) {
-				cancel()
-				c.m.RateLimitRejected(c.name)
-				return localRateLimited(wait, "rate limit queue full")
-			}
-			if err := sleep(ctx, wait); err != nil {
-				cancel()
-				return err
-			}
+		if !c.pol.shaped(method) {
+			break
 		}
 		waited = true
+		wait, cancel, err := c.limits.Reserve(ctx, "rate:"+key, c.pol.RateLimit.PerSecond)
+		if err != nil {
+			break
+		}
+		if wait > c.pol.MaxQueueWait || !fits(ctx, wait) {
+			cancel()
+			c.m.RateLimitRejected(c.name)
+			return localRateLimited(wait, "rate limit queue full")
+		}
+		if err := sleep(ctx, wait); err != nil {
+			cancel()
+			return err
+		}
+		// A 429 met while this request waited for its slot started a cool-down that holds
+		// it too (it has not reached the vendor yet): wait for that, then take a new slot.
+		if wait == 0 || !c.pol.coolsDown(method) {
+			break
+		}
+		if left, err := c.limits.HoldLeft(ctx, "cool:"+key); err != nil || left <= 0 {
+			break
+		}
 	}
 	if waited {
 		c.m.RateLimitWait(c.name, time.Since(began))
@@ -422,11 +449,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return ctx.Err()
-		}
-		return deadlineExceeded(ctx.Err())
+		return contextError(ctx.Err())
 	}
+}
+
+// contextError is what a request ends with when its context is done: the client's
+// cancellation as is, a deadline as a timeout.
+func contextError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return deadlineExceeded(err)
 }
 
 // cancelBody ends the attempt's context when the streamed body is closed.

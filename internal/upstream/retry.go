@@ -10,8 +10,12 @@ import (
 )
 
 // backoff is the full-jitter exponential wait before retry n (1 for the first retry):
-// uniform in [0, min(cap, base·2^(n-1))].
+// uniform in [0, min(cap, base·2^(n-1))]. No base means no wait (a base that overflows
+// when doubled is the cap).
 func backoff(n int, base, cap time.Duration) time.Duration {
+	if base <= 0 {
+		return 0
+	}
 	ceiling := cap
 	if n-1 < 32 {
 		if d := base << (n - 1); d > 0 && d < cap {
