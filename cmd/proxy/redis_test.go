@@ -36,7 +36,7 @@ func TestRedisSharedRateLimit(t *testing.T) {
 	}
 
 	t.Run("60 POSTs at once", func(t *testing.T) {
-		// 60 slots 102 ms apart take about 6 s.
+		// 60 slots 110 ms apart take about 6.5 s.
 		began := time.Now()
 		wantAll202(t, burstPosts(proxies, 30, 15*time.Second))
 		wantShaped(t, findPosts(h1.enrow.Calls(), began), 60)
@@ -81,19 +81,17 @@ func TestRedisSharedRateLimit(t *testing.T) {
 	}
 }
 
-// Enrow's 10 POSTs per second, as the proxies space them: LocalLimits' spacing (1.02) over
+// Enrow's 10 POSTs per second, as the proxies space them: LocalLimits' spacing (1.1) over
 // 10 per second.
 const (
 	enrowPerSecond = 10
-	enrowInterval  = 102 * time.Millisecond
+	enrowInterval  = 110 * time.Millisecond
 )
 
-// jitterAllowance is how late a call may reach the vendor after its slot, from scheduling
-// alone: two proxies, their simulators, Redis and 60 clients share the test's CPUs, and a
-// burst of admissions (slower under -race) delays the first calls by tens of milliseconds.
-// The 2% spacing leaves only 20 ms per second for that, so the windows checked are shorter
-// than a second by this much; the strict one-second count is logged.
-const jitterAllowance = 100 * time.Millisecond
+// jitterAllowance is how much shorter than a second the checked windows are. The limiter's
+// 10 % spacing absorbs the scheduling jitter of a loaded machine, so the window checked is
+// the SPEC's: any one second.
+const jitterAllowance = 0
 
 // wantShaped fails the test unless calls are the want calls of one shared schedule: spaced
 // by the interval across both proxies, never more than Enrow's limit in a window.

@@ -38,10 +38,11 @@ func credentialKey(vendor, credential string) string {
 	return vendor + ":" + hex.EncodeToString(sum[:8])
 }
 
-// spacing widens the interval between slots a little past 1/rate, so that jitter on the
-// way to the vendor cannot put rate+1 calls into one second (SPEC 4: the limit holds in
-// every one-second window).
-const spacing = 1.02
+// spacing widens the interval between slots past 1/rate, so that jitter on the way to the
+// vendor cannot put rate+1 calls into one second (SPEC 4: the limit holds in every
+// one-second window). Measured on a loaded 2-core machine, a burst delays its first calls
+// by up to ~90 ms; at 10/s, 1.1 leaves 100 ms per second for that, for 9 % of the rate.
+const spacing = 1.1
 
 // LocalLimits is the in-process Limits.
 type LocalLimits struct {

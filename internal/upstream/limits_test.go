@@ -21,7 +21,7 @@ func TestRateLimiterSpacing(t *testing.T) {
 		wantMin   time.Duration // least spread of the vendor arrivals
 		wantMax   time.Duration // most time for all of them; 0: no bound
 	}{
-		// 5 gaps of 1/50 s (a little more: the limiter widens them by 2 %) = 102 ms.
+		// 5 gaps of 1/50 s (a little more: the limiter widens them by 10 %) = 110 ms.
 		{name: "6 POSTs at 50/s are spread over 100 ms", method: http.MethodPost, perSecond: 50, n: 6, wantMin: 80 * time.Millisecond},
 		// Were they limited, 6 GETs at 10/s would take 500 ms.
 		{name: "6 GETs at 10/s are not limited", method: http.MethodGet, perSecond: 10, n: 6, wantMax: 250 * time.Millisecond},
@@ -86,7 +86,7 @@ func TestRateLimiterQueueFull(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVendor(t, answer{status: 200, body: searchStarted})
-			pol := enrowPolicy(v.URL(), 10) // a slot every 102 ms
+			pol := enrowPolicy(v.URL(), 10) // a slot every 110 ms
 			pol.MaxQueueWait = tc.maxQueueWait
 			c, reg := newClient(t, Config{Policy: pol, Secret: "K"})
 			find := func() *Request { return post("/email/find/single", `{}`) }
