@@ -395,7 +395,6 @@ func TestMetricsCooldown(t *testing.T) {
 // TestMetricsCacheHit: two identical GETs of a final result: the second is served from
 // the cache, counted once in cache_hits_total, with no second vendor call.
 func TestMetricsCacheHit(t *testing.T) {
-	t.Skip("the result cache is not built yet: issue 4; remove this skip when it lands")
 	h := start(t, metricsEnv())
 	closeDefaultIdle(t)
 	id := post(t, h, "/enrow/email/find/single", timCook)

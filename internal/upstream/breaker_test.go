@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -111,9 +112,10 @@ enrichproxy_circuit_state{vendor="enrow"} 1
 	failing.Store(false)
 	gated.Store(true)
 	results := make(chan error, 2)
-	for range 2 {
+	for i := range 2 {
 		go func() {
-			out, err := c.Do(t.Context(), get("/account/info"))
+			// Distinct queries: identical concurrent GETs would share one call.
+			out, err := c.Do(t.Context(), get(fmt.Sprintf("/account/info?probe=%d", i)))
 			if err == nil && out.Envelope.Status != normalize.StatusOK {
 				err = errors.New("probe answered " + string(out.Envelope.Status))
 			}

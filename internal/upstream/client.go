@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/enrichproxy/enrichproxy/internal/metrics"
 	"github.com/enrichproxy/enrichproxy/internal/normalize"
@@ -49,6 +50,8 @@ type Client struct {
 	budget  *budget
 	m       *metrics.Metrics
 	log     *zap.Logger
+	cache   *cache
+	flights singleflight.Group
 }
 
 // Request is one client request to forward.
@@ -107,6 +110,7 @@ func New(cfg Config) (*Client, error) {
 		},
 		limits: limits,
 		budget: newBudget(cfg.Policy.RetryBudget),
+		cache:  newCache(cfg.Policy.CacheTTL, cfg.Policy.CacheEntries),
 		m:      cfg.Metrics,
 		log:    log.Named("upstream").With(zap.String("vendor", cfg.Name)),
 	}
@@ -147,17 +151,25 @@ func (c *Client) BreakerState() string { return c.breaker.stateName() }
 var errAttemptTimeout = errors.New("attempt timed out")
 
 // Do forwards req to the vendor: admission (remembered quota, cool-down, rate limit),
-// breaker, attempts with retries, all within ctx's deadline. The returned Outcome is never
-// nil; the error, when not nil, is an *Error (or the context's error when the client went
-// away) for an answer the proxy makes itself.
+// breaker, attempts with retries, all within ctx's deadline. Result GETs may be answered
+// from the cache, and identical concurrent GETs share one call (coalesce.go). The
+// returned Outcome is never nil and belongs to the caller; the error, when not nil, is an
+// *Error (or the context's error when the client went away) for an answer the proxy makes
+// itself.
 func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
+	c.m.Inflight(c.name, 1)
+	defer c.m.Inflight(c.name, -1)
+	if req.Method != http.MethodGet {
+		return c.do(ctx, req)
+	}
+	return c.coalesced(ctx, req)
+}
+
+// do is Do without the cache and coalescing.
+func (c *Client) do(ctx context.Context, req *Request) (*Outcome, error) {
 	start := time.Now()
 	out := &Outcome{}
-	c.m.Inflight(c.name, 1)
-	defer func() {
-		c.m.Inflight(c.name, -1)
-		out.Duration = time.Since(start)
-	}()
+	defer func() { out.Duration = time.Since(start) }()
 
 	header := c.outboundHeader(req.Header, req.Path, req.RequestID)
 	key := credentialKey(c.name, c.credential(req.Header, req.Path))

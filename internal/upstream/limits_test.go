@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -34,9 +35,11 @@ func TestRateLimiterSpacing(t *testing.T) {
 			start := time.Now()
 			var wg sync.WaitGroup
 			errs := make(chan error, tc.n)
-			for range tc.n {
+			for i := range tc.n {
 				wg.Go(func() {
-					_, err := c.Do(t.Context(), &Request{Method: tc.method, Path: "/email/find/single", Body: []byte(`{}`)})
+					// Distinct ids: identical concurrent GETs would share one call.
+					_, err := c.Do(t.Context(), &Request{Method: tc.method, Path: "/email/find/single",
+						RawQuery: fmt.Sprintf("id=%d", i), Body: []byte(`{}`)})
 					errs <- err
 				})
 			}
