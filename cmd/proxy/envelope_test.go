@@ -335,6 +335,9 @@ func TestEnvelopeStatuses(t *testing.T) {
 			wantCode: 404, wantStatus: "not_found", wantError: "unknown_route", wantCalls: 0},
 		{name: "a dot-dot path is rejected before forwarding", method: "GET", path: "/enrow/email/../../admin",
 			wantCode: 400, wantStatus: "invalid_request", wantError: "path_escape", wantCalls: 0},
+		{name: "an X-Request-Timeout that is not a number of seconds is invalid_input", method: "GET", path: "/enrow/account/info",
+			headers:  []string{"X-Request-Timeout", "soon"},
+			wantCode: 400, wantStatus: "invalid_request", wantError: "invalid_input", wantCalls: 0},
 		{name: "an encoded slash is rejected before forwarding", method: "GET", path: "/enrow/email%2F..%2Fadmin",
 			wantCode: 400, wantStatus: "invalid_request", wantError: "path_escape", wantCalls: 0},
 	}

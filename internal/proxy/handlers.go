@@ -85,11 +85,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 func (s *Server) deadline(r *http.Request) (context.Context, context.CancelFunc) {
 	d := s.cfg.RequestTimeout
 	if v := r.Header.Get("X-Request-Timeout"); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 && secs < 1e6 {
-			d = time.Duration(secs * float64(time.Second))
+		if t, ok := parseRequestTimeout(v); ok {
+			d = t
 		}
 	}
 	return context.WithTimeout(r.Context(), d)
+}
+
+// parseRequestTimeout reads X-Request-Timeout: seconds ("2.5"), or a Go duration ("2500ms")
+// for clients that send one; positive and below a day.
+func parseRequestTimeout(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	d, err := time.ParseDuration(v)
+	if secs, ferr := strconv.ParseFloat(v, 64); ferr == nil {
+		d, err = time.Duration(secs*float64(time.Second)), nil
+	}
+	return d, err == nil && d > 0 && d < 24*time.Hour
 }
 
 // handleUnknownRoute answers every other path with 404 unknown_route.

@@ -185,6 +185,22 @@ func (s *Server) rejectEscapes(next http.Handler) http.Handler {
 	})
 }
 
+// checkTimeout answers 400 invalid_input for an X-Request-Timeout that is not a positive
+// number of seconds, rather than silently using the default deadline.
+func (s *Server) checkTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("X-Request-Timeout"); v != "" {
+			if _, ok := parseRequestTimeout(v); !ok {
+				s.writeError(w, r, normalize.ErrorEnvelope(recordOf(r).vendor, normalize.OpOther,
+					normalize.StatusInvalidRequest, normalize.CodeInvalidInput,
+					"X-Request-Timeout must be a positive number of seconds"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // escapes reports whether an escaped path holds a dot segment (plain or percent-encoded)
 // or an encoded slash or backslash.
 func escapes(escaped string) bool {
