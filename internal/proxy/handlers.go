@@ -38,15 +38,10 @@ func (s *Server) handleVendor(vendor string, raw bool) http.Handler {
 			Method: r.Method, Path: path, RawQuery: r.URL.RawQuery,
 			Header: r.Header, Body: body, RequestID: rec.id,
 		}
-		want, prefer := preferWait(r.Header)
-		allowed := allowedWait(ctx, want)
-		end := time.Now().Add(allowed)
-		out, err := client.Do(ctx, req)
-		if prefer && err == nil {
-			w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(allowed/time.Second)))
-			out = s.waitFor(ctx, client, req, out, end)
+		out, applied, err := s.forward(ctx, r, client, req, planWait(ctx, r))
+		if applied != "" {
+			w.Header().Set("Preference-Applied", applied)
 		}
-		rec.breaker = client.BreakerState()
 		s.respond(w, r, vendor, rec.op, out, err)
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -198,30 +197,24 @@ func (s *Server) handleV1(op normalize.Operation) http.HandlerFunc {
 
 		ctx, cancel := s.deadline(r)
 		defer cancel()
-		want, prefer := preferWait(r.Header)
-		allowed := allowedWait(ctx, want)
-		end := time.Now().Add(allowed)
+		plan := planWait(ctx, r)
 		var failover []normalize.FailoverStep
 		for i, v := range candidates {
 			client := s.cfg.Vendors[v]
 			raw, _ := json.Marshal(calls[v].body)
 			req := &upstream.Request{Method: http.MethodPost, Path: calls[v].path, Body: raw, RequestID: rec.id,
 				Header: http.Header{"Content-Type": {"application/json"}}}
-			out, err := client.Do(ctx, req)
-			if prefer && err == nil {
-				out = s.waitFor(ctx, client, req, out, end)
-			}
-			rec.breaker = client.BreakerState()
+			out, applied, err := s.forward(ctx, r, client, req, plan)
 			env := v1Envelope(v, op, out, err)
 			if i < len(candidates)-1 && slices.Contains(failoverStatuses, env.Status) {
 				failover = append(failover, normalize.FailoverStep{Vendor: v, Status: env.Status})
 				continue
 			}
-			if prefer && err == nil {
+			if applied != "" {
 				// Honoured: the vendor answered, and a pending answer was waited for
 				// (SPEC 11: also when it was final at once). Not when the proxy answered
 				// for the vendor (breaker open, deadline…), as on the vendor routes.
-				w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(allowed/time.Second)))
+				w.Header().Set("Preference-Applied", applied)
 			}
 			env.Failover = failover
 			s.writeEnvelope(w, r, env)
@@ -329,15 +322,10 @@ func (s *Server) handleV1Result(w http.ResponseWriter, r *http.Request) {
 		header.Set("Cache-Control", v) // no-cache skips the cache of final results (SPEC 4)
 	}
 	req := &upstream.Request{Method: http.MethodGet, Path: path, RawQuery: query, RequestID: rec.id, Header: header}
-	want, prefer := preferWait(r.Header)
-	allowed := allowedWait(ctx, want)
-	end := time.Now().Add(allowed)
-	out, err := client.Do(ctx, req)
-	if prefer && err == nil {
-		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(allowed/time.Second)))
-		out = s.waitFor(ctx, client, req, out, end)
+	out, applied, err := s.forward(ctx, r, client, req, planWait(ctx, r))
+	if applied != "" {
+		w.Header().Set("Preference-Applied", applied)
 	}
-	rec.breaker = client.BreakerState()
 	env := v1Envelope(vendor, op, out, err)
 	if env.ID == "" {
 		env.ID = vendor + ":" + string(op) + ":" + id

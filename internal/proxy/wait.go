@@ -60,6 +60,35 @@ func allowedWait(ctx context.Context, want time.Duration) time.Duration {
 	return want
 }
 
+// waitPlan is what a request's Prefer: wait asks for (SPEC 6): whether it was sent, the
+// wait allowed (N capped by the deadline, the M of Preference-Applied) and when it ends.
+type waitPlan struct {
+	prefer  bool
+	allowed time.Duration
+	end     time.Time
+}
+
+// planWait reads the request's Prefer: wait against ctx's deadline. It is made once per
+// request, before any vendor call, so failover does not restart the wait.
+func planWait(ctx context.Context, r *http.Request) waitPlan {
+	want, prefer := preferWait(r.Header)
+	allowed := allowedWait(ctx, want)
+	return waitPlan{prefer: prefer, allowed: allowed, end: time.Now().Add(allowed)}
+}
+
+// forward makes req through client and, when the plan says so, polls until the answer is
+// final or the wait runs out. applied is the Preference-Applied value, empty when the
+// preference was not honoured (no Prefer, or an answer the proxy made itself).
+func (s *Server) forward(ctx context.Context, r *http.Request, client *upstream.Client, req *upstream.Request, plan waitPlan) (out *upstream.Outcome, applied string, err error) {
+	out, err = client.Do(ctx, req)
+	if plan.prefer && err == nil {
+		applied = "wait=" + strconv.Itoa(int(plan.allowed/time.Second))
+		out = s.waitFor(ctx, client, req, out, plan.end)
+	}
+	recordOf(r).breaker = client.BreakerState()
+	return out, applied, err
+}
+
 // pollTarget is the GET that reads the result of a pending answer (SPEC 6): Enrow's GET of
 // the same path with ?id=; eCore's job GET for validation uploads, and the status GET for
 // enrichment jobs. ok is false when the answer has none.

@@ -1,14 +1,9 @@
 package upstream
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/enrichproxy/enrichproxy/internal/metrics"
+	"github.com/enrichproxy/enrichproxy/internal/redistest"
 )
 
 // Log messages of RedisLimits' state changes.
@@ -33,120 +29,6 @@ const (
 // slotTolerance is how far a slot may land from its place on the schedule, beyond the
 // time its Reserve call took: timer and clock noise, with room for the race detector.
 const slotTolerance = 10 * time.Millisecond
-
-// redisServer is a redis-server process of the test's own, on a loopback port.
-type redisServer struct {
-	t      *testing.T
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	exited chan error
-}
-
-// startRedis starts a redis-server without persistence, killed when the test ends. Without
-// redis-server on PATH the test is skipped, or fails when ENRICHPROXY_REQUIRE_TOOLS is set
-// (CI).
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("ENRICHPROXY_REQUIRE_TOOLS") != "" {
-			t.Fatalf("redis-server is not on PATH (ENRICHPROXY_REQUIRE_TOOLS is set): %v", err)
-		}
-		t.Skip("redis-server is not on PATH")
-	}
-	s := &redisServer{t: t, dir: t.TempDir()}
-	t.Cleanup(s.kill)
-	var err error
-	for range 3 { // a free port may be taken before redis-server binds it
-		s.port = freeLoopbackPort(t)
-		if err = s.launch(); err == nil {
-			return s
-		}
-	}
-	t.Fatal(err)
-	return nil
-}
-
-// URL is the server's redis:// URL.
-func (s *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
-
-// launch starts redis-server on s.port and waits until it answers PING.
-func (s *redisServer) launch() error {
-	logFile := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", logFile)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for pingRedis(s.port) != nil {
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logFile)
-			return fmt.Errorf("redis-server on port %d exited: %v\n%s", s.port, err, out)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("redis-server on port %d did not answer PING within 10s", s.port)
-		}
-	}
-	s.cmd, s.exited = cmd, exited
-	return nil
-}
-
-// kill stops the server at once (SIGKILL), as a crash would.
-func (s *redisServer) kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	s.cmd = nil
-}
-
-// restart starts the server again on the same port, empty.
-func (s *redisServer) restart() {
-	s.t.Helper()
-	if err := s.launch(); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-// pingRedis sends PING over a fresh connection and wants +PONG.
-func pingRedis(port int) error {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 100*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
-}
-
-// freeLoopbackPort is a port nothing listens on at the moment.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // observedRedisLimits is a RedisLimits with its registry and its log lines.
 type observedRedisLimits struct {
@@ -214,7 +96,7 @@ func wantAfter(t *testing.T, what string, s, first slot, want time.Duration) {
 }
 
 func TestRedisLimitsSpacing(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const perSecond = 10
 	interval := time.Duration(float64(time.Second) * spacing / perSecond)
 
@@ -252,7 +134,7 @@ func TestRedisLimitsSpacing(t *testing.T) {
 }
 
 func TestRedisLimitsCancel(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a := newTestRedisLimits(t, srv.URL(), time.Second)
 	b := newTestRedisLimits(t, srv.URL(), time.Second)
 	interval := time.Duration(float64(time.Second) * spacing / 10)
@@ -273,7 +155,7 @@ func TestRedisLimitsCancel(t *testing.T) {
 }
 
 func TestRedisLimitsHold(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a := newTestRedisLimits(t, srv.URL(), time.Second)
 	b := newTestRedisLimits(t, srv.URL(), time.Second)
 	ctx := t.Context()
@@ -307,7 +189,7 @@ func TestRedisLimitsHold(t *testing.T) {
 	redisReserveAt(t, a, "rate:enrow:hold", 10)
 
 	// Every key is the proxy's and expires.
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port), Protocol: 2})
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.Port()), Protocol: 2})
 	defer rdb.Close()
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {
@@ -329,7 +211,7 @@ func TestRedisLimitsHold(t *testing.T) {
 }
 
 func TestRedisLimitsFallback(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a := newTestRedisLimits(t, srv.URL(), 50*time.Millisecond)
 	ctx := t.Context()
 	interval := time.Duration(float64(time.Second) * spacing / 10)
@@ -337,7 +219,7 @@ func TestRedisLimitsFallback(t *testing.T) {
 	redisReserveAt(t, a, "rate:enrow:fallback", 10)
 	a.wantFallback(t, 0)
 
-	srv.kill()
+	srv.Kill()
 	// Calls in flight when Redis goes away all fail over; the switch is logged once.
 	var wg sync.WaitGroup
 	for range 32 {
@@ -376,7 +258,7 @@ func TestRedisLimitsFallback(t *testing.T) {
 		t.Errorf("got %d %q lines, want 1", got, msgRedisDown)
 	}
 
-	srv.restart()
+	srv.Restart()
 	waitLogged(t, a, msgRedisBack, 5*time.Second)
 	a.wantFallback(t, 0)
 	if got := a.logged(msgRedisDown); got != 1 {
