@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 
@@ -214,6 +215,16 @@ func (c *config) loadSecrets(getenv func(string) string) []string {
 		}
 		return strings.TrimSpace(v)
 	}
+	// A Redis URL may hold a password: PROXY_REDIS_URL_FILE reads it from a mounted secret.
+	if getenv("PROXY_REDIS_URL_FILE") != "" {
+		if getenv("PROXY_REDIS_URL") != "" {
+			problems = append(problems, "PROXY_REDIS_URL and PROXY_REDIS_URL_FILE are both set; set one")
+		} else if b, err := os.ReadFile(getenv("PROXY_REDIS_URL_FILE")); err != nil {
+			problems = append(problems, fmt.Sprintf("PROXY_REDIS_URL_FILE: %v", err))
+		} else {
+			c.RedisURL = strings.TrimSpace(string(b))
+		}
+	}
 	c.Secrets["enrow"] = read("ENROW_API_KEY")
 	c.Secrets["ecore"] = read("ECORE_API_TOKEN")
 	if getenv("PROXY_AUTH_TOKENS_FILE") != "" && getenv("PROXY_AUTH_TOKENS") == "" {
@@ -247,8 +258,10 @@ func (c *config) validate() []string {
 		add("PROXY_MAX_NORMALIZE_BYTES: must be positive")
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			add("PROXY_REDIS_URL: want redis://host:port[/db] or rediss://…")
+		// go-redis's own parser, so that -check catches what start-up would refuse; its
+		// error is not quoted, since it may repeat the URL's password.
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			add("PROXY_REDIS_URL: not a valid redis://host:port[/db] or rediss://… URL")
 		}
 	}
 	seen := map[string]bool{}

@@ -109,6 +109,15 @@ func TestConfigSecrets(t *testing.T) {
 	if strings.Join(c.AuthTokens, ",") != "alpha,bravo" {
 		t.Errorf("got tokens %q, want alpha, bravo", c.AuthTokens)
 	}
+	redisFile := writeFile(t, "redis", "redis://:pa55@127.0.0.1:6379/0\n")
+	c, problems = parseConfig(nil, envOf(map[string]string{"PROXY_REDIS_URL_FILE": redisFile}), &bytes.Buffer{})
+	if len(problems) > 0 || c.RedisURL != "redis://:pa55@127.0.0.1:6379/0" {
+		t.Errorf("got %q, %q; want the Redis URL from its file", c.RedisURL, problems)
+	}
+	_, problems = parseConfig(nil, envOf(map[string]string{"PROXY_REDIS_URL": "redis://:pa55@127.0.0.1:6379/0?dial_timeout=soon"}), &bytes.Buffer{})
+	if len(problems) != 1 || strings.Contains(problems[0], "pa55") {
+		t.Errorf("got problems %q, want one about the Redis URL that does not repeat its password", problems)
+	}
 	c, _ = parseConfig(nil, envOf(map[string]string{"PROXY_AUTH_TOKENS": "a, b ,c"}), &bytes.Buffer{})
 	if strings.Join(c.AuthTokens, ",") != "a,b,c" {
 		t.Errorf("got tokens %q, want a, b, c", c.AuthTokens)
