@@ -1,0 +1,69 @@
+// Package benchsrv holds what the benchmark's baseline proxies share: listening on a
+// loopback address (reporting the bound one), the upstream transport they use, and a
+// tiny admin endpoint with the Go runtime's memory figures, the counterpart of
+// enrichproxy's go_memstats_* metrics.
+package benchsrv
+
+import (
+	"encoding/json"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Transport is http.DefaultTransport's clone with the idle pool raised as enrichproxy's is
+// (internal/upstream newTransport: 512 idle, 256 per host), so that every Go proxy in the
+// comparison keeps its upstream connections alive the same way.
+func Transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// Listen listens on addr and writes the bound address to addrFile when it is not empty.
+func Listen(addr, addrFile string) net.Listener {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if addrFile != "" {
+		if err := os.WriteFile(addrFile, []byte(ln.Addr().String()), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	return ln
+}
+
+// MemStats is what GET /memstats answers, in bytes.
+type MemStats struct {
+	HeapInuse  uint64 `json:"heap_inuse_bytes"`
+	HeapAlloc  uint64 `json:"heap_alloc_bytes"`
+	StackInuse uint64 `json:"stack_inuse_bytes"`
+	Sys        uint64 `json:"sys_bytes"`
+	Goroutines int    `json:"goroutines"`
+}
+
+// ServeAdmin serves GET /memstats on ln (runtime.ReadMemStats: a short stop of the
+// world, fine at a few scrapes a second).
+func ServeAdmin(ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /memstats", func(w http.ResponseWriter, _ *http.Request) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(MemStats{HeapInuse: m.HeapInuse, HeapAlloc: m.HeapAlloc,
+			StackInuse: m.StackInuse, Sys: m.Sys, Goroutines: runtime.NumGoroutine()})
+	})
+	go func() { log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)) }()
+}
+
+// Server is the proxy listener's server, with enrichproxy's timeouts (cmd/proxy run.go).
+func Server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute}
+}

@@ -1,0 +1,31 @@
+// Command upstream is the benchmark's vendor stand-in: it answers Enrow's single-result
+// poll, GET /email/find/single?id=…, with one fixed finished-result body (331 bytes,
+// benchsrv.EnrowResult), at once or after -delay. It does no work per request beyond
+// counting, so that what a benchmark measures is the proxy in front of it.
+//
+//	upstream -listen 127.0.0.1:0 -addr-file /tmp/x/upstream.addr [-delay 2s]
+//
+// GET /account/info answers {"credits": …} (enrichproxy reads it at start-up).
+// GET /_stats answers {"requests": n, "inflight": n, "max_inflight": n}: the number of
+// result polls served, and the most held at once (for the slow-vendor memory test);
+// POST /_stats/reset restarts max_inflight.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/enrichproxy/enrichproxy/bench/internal/benchsrv"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "listen address (loopback)")
+	addrFile := flag.String("addr-file", "", "write the bound address to this file once listening")
+	delay := flag.Duration("delay", 0, "answer each result poll after this long (a slow vendor)")
+	flag.Parse()
+	srv := &http.Server{Handler: &benchsrv.Upstream{Delay: *delay}, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute}
+	log.Fatal(srv.Serve(benchsrv.Listen(*listen, *addrFile)))
+}
