@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -73,23 +75,39 @@ func errorMessage(e *upstream.Error) string {
 	return e.Code
 }
 
+// bufs recycles the buffers envelopes are encoded into.
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // writeEnvelope writes env as the answer, with Data spliced in verbatim as the last field.
 func (s *Server) writeEnvelope(w http.ResponseWriter, r *http.Request, env normalize.Envelope) {
 	rec := s.note(r, &env)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	setCommonHeaders(h, env)
-	body, err := json.Marshal(env)
-	if err != nil { // cannot happen with the envelope's types; keep the answer well-formed
+	buf := bufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // keep no huge bulk answer's buffer around
+			buf.Reset()
+			bufs.Put(buf)
+		}
+	}()
+	buf.Grow(512 + len(env.Data))
+	if err := json.NewEncoder(buf).Encode(env); err != nil { // cannot happen with these types
 		s.log.Error("encode envelope", zap.String("request_id", rec.id), zap.Error(err))
-		body = []byte(`{"status":"internal","vendor":"","operation":"other","request_id":"","error":{"code":"internal"}}`)
+		buf.Reset()
+		buf.WriteString(`{"status":"internal","vendor":"","operation":"other","request_id":"","error":{"code":"internal"}}` + "\n")
+		env.Data = nil
 	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
 	if env.Data != nil {
-		body = append(append(append(body[:len(body)-1], `,"data":`...), env.Data...), '}')
+		buf.Truncate(buf.Len() - 1) // the closing brace, reopened for data
+		buf.WriteString(`,"data":`)
+		buf.Write(env.Data)
+		buf.WriteByte('}')
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(env.Status.HTTPCode())
-	_, _ = w.Write(body)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeError writes an answer the proxy makes itself: an envelope, or in drop-in mode the

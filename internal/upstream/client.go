@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/enrichproxy/enrichproxy/internal/metrics"
 	"github.com/enrichproxy/enrichproxy/internal/normalize"
@@ -51,7 +50,9 @@ type Client struct {
 	m       *metrics.Metrics
 	log     *zap.Logger
 	cache   *cache
-	flights singleflight.Group
+	flights flights
+	// secretKey names the configured credential in limiter and cache keys.
+	secretKey string
 }
 
 // Request is one client request to forward.
@@ -117,6 +118,9 @@ func New(cfg Config) (*Client, error) {
 	if c.maxBody <= 0 {
 		c.maxBody = 16 << 20
 	}
+	if c.secret != "" {
+		c.secretKey = credentialKey(c.name, c.credential(nil, "/"))
+	}
 	c.breaker = newBreaker(cfg.Name, cfg.Policy.Breaker, time.Now, func(to string) {
 		c.m.CircuitTransition(cfg.Name, to)
 	})
@@ -132,6 +136,9 @@ func newTransport() *http.Transport {
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 0 // bounded by the attempt timeout instead
+	// Vendor requests and answers are small; 4 KiB buffers per connection would be most of
+	// what a held request costs (docs/benchmarks.md). Large bodies bypass the buffers.
+	t.ReadBufferSize, t.WriteBufferSize = 2<<10, 1<<10
 	return t
 }
 
@@ -159,20 +166,23 @@ var errAttemptTimeout = errors.New("attempt timed out")
 func (c *Client) Do(ctx context.Context, req *Request) (*Outcome, error) {
 	c.m.Inflight(c.name, 1)
 	defer c.m.Inflight(c.name, -1)
-	if req.Method != http.MethodGet {
-		return c.do(ctx, req)
+	cred := c.secretKey
+	if cred == "" {
+		cred = credentialKey(c.name, c.credential(req.Header, req.Path))
 	}
-	return c.coalesced(ctx, req)
+	if req.Method != http.MethodGet {
+		return c.do(ctx, req, cred)
+	}
+	return c.coalesced(ctx, req, cred)
 }
 
 // do is Do without the cache and coalescing.
-func (c *Client) do(ctx context.Context, req *Request) (*Outcome, error) {
+func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, error) {
 	start := time.Now()
 	out := &Outcome{}
 	defer func() { out.Duration = time.Since(start) }()
 
 	header := c.outboundHeader(req.Header, req.Path, req.RequestID)
-	key := credentialKey(c.name, c.credential(req.Header, req.Path))
 	if left, err := c.limits.HoldLeft(ctx, "quota:"+key); err == nil && left > 0 {
 		return out, quotaRemembered(left)
 	}
@@ -295,9 +305,16 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 		}
 	}()
 
+	// Whether a request reached the vendor matters only for the retry of a method that is
+	// not idempotent (retryReason); the trace is not paid for the others.
 	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, trace), req.Method, target, bytes.NewReader(req.Body))
+	tctx := context.Context(actx)
+	if !idempotent(req.Method) {
+		tctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
+	} else {
+		sent.Store(true)
+	}
+	hreq, err := http.NewRequestWithContext(tctx, req.Method, target, bytes.NewReader(req.Body))
 	if err != nil {
 		return outcome{err: err}
 	}

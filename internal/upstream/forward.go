@@ -14,11 +14,18 @@ const (
 // dropped are request headers never forwarded to a vendor (SPEC 1): hop-by-hop headers,
 // cookies, the client's forwarding headers, and the proxy's own headers. Accept-Encoding
 // is left to the transport so that it can decompress what it asked for.
-var dropped = []string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Cookie", "Forwarded", "Host", "Content-Length", "Accept-Encoding",
-	"X-Proxy-Token", "X-Request-Timeout", "X-Vendor", "Prefer", "Cache-Control", "X-Request-Id",
+var dropped = map[string]bool{}
+
+func init() {
+	for _, h := range []string{
+		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Cookie", "Forwarded", "Host", "Content-Length", "Accept-Encoding",
+		"X-Proxy-Token", "X-Request-Timeout", "X-Vendor", "Prefer", "Cache-Control", "X-Request-Id",
+		headerEnrowKey, headerAuth, // set below from the credential, never copied
+	} {
+		dropped[http.CanonicalHeaderKey(h)] = true
+	}
 }
 
 // outboundHeader returns the headers sent to the vendor for a client request: the
@@ -26,6 +33,9 @@ var dropped = []string{
 func (c *Client) outboundHeader(in http.Header, path, requestID string) http.Header {
 	out := make(http.Header, len(in)+2)
 	for k, vs := range in {
+		if dropped[k] || strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Enrich-") {
+			continue
+		}
 		out[k] = vs
 	}
 	// Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
@@ -36,29 +46,14 @@ func (c *Client) outboundHeader(in http.Header, path, requestID string) http.Hea
 			}
 		}
 	}
-	for _, h := range dropped {
-		out.Del(h)
-	}
-	for k := range out {
-		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Enrich-") {
-			delete(out, k)
-		}
-	}
 	if requestID != "" {
 		out.Set("X-Request-Id", requestID)
 	}
-	cred := c.credential(in, path)
-	switch c.name {
-	case "enrow":
-		out.Del(headerAuth) // the other vendor's credential header is never forwarded
-		out.Del(headerEnrowKey)
-		if cred != "" {
+	// The other vendor's credential header is never forwarded (both were left out above).
+	if cred := c.credential(in, path); cred != "" {
+		if c.name == "enrow" {
 			out.Set(headerEnrowKey, cred)
-		}
-	default:
-		out.Del(headerEnrowKey)
-		out.Del(headerAuth)
-		if cred != "" {
+		} else {
 			out.Set(headerAuth, cred)
 		}
 	}

@@ -40,6 +40,11 @@ type outcome struct {
 	timedOut bool
 }
 
+// idempotent reports whether a method may be retried whatever happened to the attempt.
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
 // breakerFailure reports whether the attempt counts against the vendor's breaker
 // (SPEC 4): transport errors, timeouts and 5xx upstream errors; never 4xx, 429 or
 // Enrow's not-found 500, which normalize already calls not_found.
@@ -59,10 +64,9 @@ func (o outcome) vendorFault() bool {
 // never reached the vendor, but not after it was sent and timed out or broke, unless
 // retry_unsafe_post is on.
 func (o outcome) retryReason(method string, unsafePost bool) string {
-	idempotent := method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 	switch {
 	case o.err != nil:
-		if o.sent && !idempotent && !unsafePost {
+		if o.sent && !idempotent(method) && !unsafePost {
 			return ""
 		}
 		if o.timedOut {
