@@ -15,8 +15,9 @@ func (s *Server) routes() http.Handler {
 	// Order matters: the request id first so that everything after can name the request;
 	// the access log next, so that every answer below it — a recovered panic's 500, a
 	// refused token, a drain — is logged and counted; recovery inside it so that its 500
-	// envelope goes through the same writer; the gates last.
-	r.Use(s.requestID, s.accessLog, s.recoverPanic, s.drainGate, s.proxyAuth, s.rejectEscapes, s.checkTimeout)
+	// envelope goes through the same writer; the gates (drain, proxy token, path escape,
+	// deadline header) last.
+	r.Use(s.requestID, s.accessLog, s.recoverPanic, s.gates)
 
 	for _, v := range s.vendorNames() {
 		r.Handle("/"+v, s.handleVendor(v, false))
