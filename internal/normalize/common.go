@@ -1,9 +1,7 @@
 package normalize
 
 import (
-	"bytes"
-	"encoding/json"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,28 +14,31 @@ const maxMessageBytes = 4096
 // maxFieldDepth bounds how deep a DRF field map is flattened.
 const maxFieldDepth = 16
 
-// object is a decoded JSON object whose values are still raw.
-type object map[string]json.RawMessage
-
-// body is a vendor's JSON body, read once.
+// body is a vendor's JSON body, validated and indexed once by scan.
 type body struct {
-	kind byte   // first byte of the value: '{', '[', '"', 't', 'f', 'n', or a number's
-	obj  object // the top-level object; nil when the body is not one
-	raw  []byte
+	kind   byte   // first byte of the value: '{', '[', '"', 't', 'f', 'n', or a number's; 0 when not JSON
+	obj    object // the top-level object; not an object (ok() false) when the body is not one
+	raw    []byte // the value without the whitespace around it, a sub-slice of the body
+	picked *pick  // what scan picked from a top-level array, when it was asked to; else nil
 }
 
-// readBody reads a body already known to be valid JSON.
-func readBody(raw []byte) body {
-	b := body{kind: kindOf(raw), raw: raw}
-	if b.kind == '{' {
-		_ = json.Unmarshal(raw, &b.obj) // valid JSON: cannot fail
+// parseBody validates raw as json.Valid does and, when it is valid, reads its top-level
+// members and what p asks for, in the same pass. ok is false when raw is not valid JSON.
+func parseBody(raw []byte, p *pick) (b body, ok bool) {
+	val, members, ok := scan(raw, p)
+	if !ok {
+		return body{}, false
 	}
-	return b
+	b = body{kind: val[0], raw: val, picked: p}
+	if b.kind == '{' {
+		b.obj = object{raw: val, members: members}
+	}
+	return b, true
 }
 
-// kindOf returns the first significant byte of a JSON value, or 0 when there is none.
+// kindOf returns the first byte of a JSON value taken from a valid body (a sub-slice with
+// no whitespace around it), or 0 when there is none.
 func kindOf(raw []byte) byte {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
 	if len(raw) == 0 {
 		return 0
 	}
@@ -63,66 +64,97 @@ func describe(kind byte) string {
 	return "a number"
 }
 
+// object is a JSON object inside a validated body, read in place. The zero object stands
+// for a value that is not an object: every lookup in it finds nothing.
+type object struct {
+	raw []byte // the object's text, from '{' to '}'; nil when the value is not an object
+	// members indexes the top-level object (offsets into raw); nil for a nested object,
+	// whose members are found by walking raw.
+	members []member
+}
+
+// ok reports whether o is an object.
+func (o object) ok() bool { return o.raw != nil }
+
+// get returns the value of o's member key, nil when there is none. As encoding/json does
+// when it decodes an object into a map, the last member with a key wins.
+func (o object) get(key string) []byte {
+	if o.members != nil {
+		for j := len(o.members) - 1; j >= 0; j-- {
+			m := o.members[j]
+			if keyIs(o.raw[m.k0:m.k1], key) {
+				return o.raw[m.v0:m.v1]
+			}
+		}
+		return nil
+	}
+	if o.raw == nil {
+		return nil
+	}
+	var found []byte
+	c := newCursor(o.raw)
+	for {
+		k, v, ok := c.member()
+		if !ok {
+			return found
+		}
+		if keyIs(k, key) {
+			found = v
+		}
+	}
+}
+
+// has reports whether o has a member key.
+func (o object) has(key string) bool { return o.get(key) != nil }
+
 // str returns o[key] when it is a JSON string.
 func (o object) str(key string) (string, bool) {
-	raw, ok := o[key]
-	if !ok || kindOf(raw) != '"' {
+	raw := o.get(key)
+	if kindOf(raw) != '"' {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return text(raw), true
 }
 
-// obj returns o[key] when it is a JSON object, else nil.
+// obj returns o[key] when it is a JSON object, else the zero object.
 func (o object) obj(key string) object {
-	raw, ok := o[key]
-	if !ok || kindOf(raw) != '{' {
-		return nil
+	raw := o.get(key)
+	if kindOf(raw) != '{' {
+		return object{}
 	}
-	var v object
-	if json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	return v
+	return object{raw: raw}
 }
 
-// list returns o[key] when it is a JSON array.
-func (o object) list(key string) ([]json.RawMessage, bool) {
-	raw, ok := o[key]
-	if !ok || kindOf(raw) != '[' {
+// list returns o[key] when it is a JSON array: its text, walked with a cursor.
+func (o object) list(key string) ([]byte, bool) {
+	raw := o.get(key)
+	if kindOf(raw) != '[' {
 		return nil, false
 	}
-	var v []json.RawMessage
-	if json.Unmarshal(raw, &v) != nil {
-		return nil, false
-	}
-	return v, true
+	return raw, true
 }
 
 // num returns o[key] when it is a finite JSON number (an int or a float).
 func (o object) num(key string) (float64, bool) {
-	n, ok := number(o[key])
+	n, ok := number(o.get(key))
 	if !ok {
 		return 0, false
 	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(string(n), 64)
 	return f, err == nil
 }
 
 // integer returns o[key] when it is a JSON number holding an integer. Integers are read from
 // their text, so they stay exact; a float like 3.0 is accepted when it is whole.
 func (o object) integer(key string) (int, bool) {
-	n, ok := number(o[key])
+	n, ok := number(o.get(key))
 	if !ok {
 		return 0, false
 	}
-	if i, err := n.Int64(); err == nil && int64(int(i)) == i {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && int64(int(i)) == i {
 		return int(i), true
 	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || f != float64(int64(f)) || f > 1<<53 || f < -(1<<53) {
 		return 0, false
 	}
@@ -132,22 +164,46 @@ func (o object) integer(key string) (int, bool) {
 // id returns o[key] as a string when it is a non-empty JSON string or a JSON number
 // (eCore job ids are integers: 42 → "42").
 func (o object) id(key string) (string, bool) {
-	if s, ok := o.str(key); ok && s != "" {
-		return s, true
+	raw := o.get(key)
+	if kindOf(raw) == '"' {
+		if s := text(raw); s != "" {
+			return s, true
+		}
 	}
-	if n, ok := number(o[key]); ok {
-		return n.String(), true
+	if n, ok := number(raw); ok {
+		return string(n), true
 	}
 	return "", false
 }
 
-// number returns raw as a json.Number when it is a JSON number.
-func number(raw json.RawMessage) (json.Number, bool) {
+// each calls fn with every member of o, in order, keys as they are written (quoted).
+func (o object) each(fn func(key, val []byte)) {
+	if o.members != nil {
+		for _, m := range o.members {
+			fn(o.raw[m.k0:m.k1], o.raw[m.v0:m.v1])
+		}
+		return
+	}
+	if o.raw == nil {
+		return
+	}
+	c := newCursor(o.raw)
+	for {
+		k, v, ok := c.member()
+		if !ok {
+			return
+		}
+		fn(k, v)
+	}
+}
+
+// number returns raw when it is a JSON number.
+func number(raw []byte) ([]byte, bool) {
 	k := kindOf(raw)
 	if k != '-' && (k < '0' || k > '9') {
-		return "", false
+		return nil, false
 	}
-	return json.Number(bytes.TrimSpace(raw)), true
+	return raw, true
 }
 
 // messageKeys hold an error's human text (SPEC 3.4), in the order they are read; they are
@@ -161,15 +217,26 @@ var messageKeys = []string{"message", "reason", "detail", "error"}
 func message(b body) string {
 	switch b.kind {
 	case '"':
-		var s string
-		_ = json.Unmarshal(b.raw, &s)
-		return clip(s)
+		return clip(text(b.raw))
 	case '[':
+		// As json.Unmarshal into a []string: strings, and null as "", or nothing.
 		var list []string
-		if json.Unmarshal(b.raw, &list) == nil {
-			return clip(strings.TrimSpace(strings.Join(list, "; ")))
+		c := newCursor(b.raw)
+		for {
+			item, ok := c.item()
+			if !ok {
+				break
+			}
+			switch item[0] {
+			case '"':
+				list = append(list, text(item))
+			case 'n':
+				list = append(list, "")
+			default:
+				return ""
+			}
 		}
-		return ""
+		return clip(strings.TrimSpace(strings.Join(list, "; ")))
 	}
 	for _, k := range messageKeys {
 		if s, ok := b.obj.str(k); ok && strings.TrimSpace(s) != "" {
@@ -188,11 +255,11 @@ func message(b body) string {
 // when nothing is left.
 func fields(o object) map[string][]string {
 	out := map[string][]string{}
-	for _, k := range sortedKeys(o) {
-		if isMessageKey(k) {
+	for _, m := range sortedMembers(o) {
+		if isMessageKey(m.key) {
 			continue
 		}
-		addField(out, k, o[k], 1)
+		addField(out, m.key, m.val, 1)
 	}
 	if len(out) == 0 {
 		return nil
@@ -200,21 +267,21 @@ func fields(o object) map[string][]string {
 	return out
 }
 
-func addField(out map[string][]string, key string, raw json.RawMessage, depth int) {
+func addField(out map[string][]string, key string, raw []byte, depth int) {
 	if depth > maxFieldDepth {
 		return
 	}
 	switch kindOf(raw) {
 	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			out[key] = append(out[key], s)
-		}
+		out[key] = append(out[key], text(raw))
 	case '[':
-		var items []json.RawMessage
-		_ = json.Unmarshal(raw, &items)
-		for i, item := range items {
-			switch kindOf(item) {
+		c := newCursor(raw)
+		for i := 0; ; i++ {
+			item, ok := c.item()
+			if !ok {
+				break
+			}
+			switch item[0] {
 			case '"':
 				addField(out, key, item, depth)
 			case '{', '[':
@@ -223,10 +290,8 @@ func addField(out map[string][]string, key string, raw json.RawMessage, depth in
 			}
 		}
 	case '{':
-		var o object
-		_ = json.Unmarshal(raw, &o)
-		for _, k := range sortedKeys(o) {
-			addField(out, key+"."+k, o[k], depth+1)
+		for _, m := range sortedMembers(object{raw: raw}) {
+			addField(out, key+"."+m.key, m.val, depth+1)
 		}
 	}
 }
@@ -240,13 +305,29 @@ func isMessageKey(k string) bool {
 	return false
 }
 
-func sortedKeys(o object) []string {
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
+// keyed is an object member with its key decoded.
+type keyed struct {
+	key string
+	val []byte
+}
+
+// sortedMembers lists o's members by decoded key, as a map decoded by encoding/json would
+// hold them: one per key, the last one written.
+func sortedMembers(o object) []keyed {
+	var list []keyed
+	o.each(func(k, v []byte) {
+		list = append(list, keyed{text(k), v})
+	})
+	// A stable sort keeps duplicates in order: the last of each run is the one kept.
+	slices.SortStableFunc(list, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	out := list[:0]
+	for i, m := range list {
+		if i+1 < len(list) && list[i+1].key == m.key {
+			continue
+		}
+		out = append(out, m)
 	}
-	sort.Strings(keys)
-	return keys
+	return out
 }
 
 // clip makes s valid UTF-8 and at most maxMessageBytes long, cut at a rune boundary.
@@ -320,3 +401,35 @@ func queryID(r Reply) string {
 
 // is2xx reports whether code is a success.
 func is2xx(code int) bool { return code >= 200 && code < 300 }
+
+// tally counts qualifications without a map until the count is done.
+type tally struct {
+	quals [8]Qualification
+	n     [8]int
+	len   int
+}
+
+func (t *tally) add(q Qualification, n int) {
+	for i := range t.len {
+		if t.quals[i] == q {
+			t.n[i] += n
+			return
+		}
+	}
+	if t.len < len(t.quals) { // the closed set has 6: always
+		t.quals[t.len], t.n[t.len] = q, n
+		t.len++
+	}
+}
+
+// counts is the tally as a map, nil when nothing was counted.
+func (t *tally) counts() map[Qualification]int {
+	if t.len == 0 {
+		return nil
+	}
+	m := make(map[Qualification]int, t.len)
+	for i := range t.len {
+		m[t.quals[i]] = t.n[i]
+	}
+	return m
+}

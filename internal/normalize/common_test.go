@@ -257,3 +257,9 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// readBody reads a body already known to be valid JSON.
+func readBody(raw []byte) body {
+	b, _ := parseBody(raw, nil)
+	return b
+}

@@ -1,7 +1,6 @@
 package normalize
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +9,13 @@ import (
 // eCore maps one eCore answer (vendors/ecore.md). eCore is a Django REST Framework API:
 // enrichment is synchronous, email validation and account/contact enrichment are jobs.
 func eCore(r Reply, op Operation) Envelope {
-	env, b, done := begin(r)
+	var p *pick
+	if op == OpEmailVerifyBulk {
+		// A validation job's records are counted by status (validationDetails) while the
+		// body is read.
+		p = &pick{list: "records", key: "status"}
+	}
+	env, b, done := begin(r, p)
 	env.ID = eCorePathID(op, r.Path)
 	if done {
 		return env
@@ -27,7 +32,7 @@ func eCore(r Reply, op Operation) Envelope {
 	case OpEnrichment:
 		return eCoreEnrichmentJob(r, b, env)
 	case OpSearch, OpUnlock:
-		if b.obj == nil {
+		if !b.obj.ok() {
 			return badReply(env, "%s answer is %s, not an object", op, describe(b.kind))
 		}
 		env.Status = StatusOK
@@ -79,8 +84,8 @@ func eCoreError(r Reply, b body, env Envelope) Envelope {
 // shape UNCONFIRMED), with its message.
 func dailyCap(b body) (string, bool) {
 	e := b.obj.obj("error")
-	_, hasLimit := e["daily_limit"]
-	_, hasReset := e["resets_at"]
+	hasLimit := e.has("daily_limit")
+	hasReset := e.has("resets_at")
 	msg := message(b)
 	if !hasLimit && !hasReset && !strings.Contains(strings.ToLower(msg), "daily") {
 		return "", false
@@ -108,14 +113,15 @@ func eCoreCredits(o object) *Credits {
 // eCoreEnrichment maps the synchronous email and phone finders (vendors/ecore.md §5):
 // 200 with status "success" or "not_found" (nothing charged).
 func eCoreEnrichment(op Operation, b body, env Envelope) Envelope {
-	if b.obj == nil {
+	if !b.obj.ok() {
 		return badReply(env, "%s answer is %s, not an object", op, describe(b.kind))
 	}
-	s, ok := b.obj.str("status")
-	if !ok {
+	s := b.obj.get("status")
+	if kindOf(s) != '"' {
 		return badReply(env, "%s answer has no status", op)
 	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	var buf [16]byte
+	switch string(lowerWord(buf[:0], textBytes(s))) {
 	case "success":
 		env.Status, env.Qualification = StatusOK, QualFound
 		res := b.obj.obj("results")
@@ -125,7 +131,7 @@ func eCoreEnrichment(op Operation, b body, env Envelope) Envelope {
 	case "not_found":
 		env.Status, env.Qualification = StatusOK, QualNotFound
 	default:
-		return badReply(env, "%s status %s is not documented", op, token(s))
+		return badReply(env, "%s status %s is not documented", op, token(text(s)))
 	}
 	return env
 }
@@ -137,7 +143,7 @@ func eCoreValidation(r Reply, b body, env Envelope) Envelope {
 	upload := len(segs) == 1 && segs[0] == "upload"
 	if upload && strings.EqualFold(r.Method, http.MethodPost) {
 		// §6.1: 201 with job_id (an integer); the rest of the body is UNCONFIRMED.
-		if b.obj == nil {
+		if !b.obj.ok() {
 			return badReply(env, "upload answer is %s, not an object", describe(b.kind))
 		}
 		id, ok := b.obj.id("job_id")
@@ -147,13 +153,13 @@ func eCoreValidation(r Reply, b body, env Envelope) Envelope {
 			}
 		}
 		env = eCoreJob(env, b.obj, id, true)
-		return validationDetails(env, b.obj)
+		return validationDetails(env, b.obj, b.picked)
 	}
 	_, hasStatus := b.obj.str("status")
 	jobGet := len(segs) == 1 && !upload && strings.EqualFold(r.Method, http.MethodGet)
 	if jobGet || hasStatus {
 		// §6.3: the job itself, the polling target.
-		if b.obj == nil {
+		if !b.obj.ok() {
 			return badReply(env, "validation job is %s, not an object", describe(b.kind))
 		}
 		id, ok := b.obj.id("id")
@@ -163,7 +169,7 @@ func eCoreValidation(r Reply, b body, env Envelope) Envelope {
 			}
 		}
 		env = eCoreJob(env, b.obj, id, false)
-		return validationDetails(env, b.obj)
+		return validationDetails(env, b.obj, b.picked)
 	}
 	// §6.2 list, §6.4 records, §6.5 download?format=json (a bare array): nothing to poll.
 	if b.kind != '{' && b.kind != '[' {
@@ -186,7 +192,7 @@ func eCoreEnrichmentJob(r Reply, b body, env Envelope) Envelope {
 		return eCoreJob(env, b.obj, id, true)
 	case len(pathSegments(p, "/enrichment/status")) == 1:
 		// §7.2: {job_id, status, submitted_at, updated_at}.
-		if b.obj == nil {
+		if !b.obj.ok() {
 			return badReply(env, "enrichment job status is %s, not an object", describe(b.kind))
 		}
 		id, ok := b.obj.id("job_id")
@@ -253,7 +259,7 @@ func eCoreState(s string) (string, bool) {
 
 // validationDetails adds a validation job's totals (vendors/ecore.md §6.3): total_records,
 // the *_count fields (else counted from the first 100 records), results_summary "done/total".
-func validationDetails(env Envelope, o object) Envelope {
+func validationDetails(env Envelope, o object, picked *pick) Envelope {
 	if env.Job == nil {
 		return env
 	}
@@ -267,11 +273,21 @@ func validationDetails(env Envelope, o object) Envelope {
 	}
 	records, _ := o.list("records")
 	if len(counts) == 0 {
-		for _, raw := range records {
-			if q, ok := recordQualification(raw); ok {
-				counts[q]++
+		var t tally
+		if vals, _, ok := picked.of(records); ok {
+			for _, v := range vals {
+				if q, ok := recordStatus(v.raw); ok {
+					t.add(q, v.n)
+				}
 			}
+		} else {
+			eachField(records, "status", func(s []byte) {
+				if q, ok := recordStatus(s); ok {
+					t.add(q, 1)
+				}
+			})
 		}
+		counts = t.counts()
 	}
 	if len(counts) > 0 {
 		job.Counts = counts
@@ -286,13 +302,15 @@ func validationDetails(env Envelope, o object) Envelope {
 	}
 	// A one-email job is how the proxy verifies one address (SPEC 11): the record's status
 	// is the answer's qualification.
-	if job.Total != nil && *job.Total == 1 && job.State == JobCompleted && len(records) == 1 {
-		if q, ok := recordQualification(records[0]); ok {
-			env.Qualification = q
-			var rec object
-			_ = json.Unmarshal(records[0], &rec)
-			email, _ := rec.str("email")
-			env.Result = result(email, "", "")
+	if job.Total != nil && *job.Total == 1 && job.State == JobCompleted {
+		c := newCursor(records)
+		first, ok := c.item()
+		if _, more := c.item(); ok && !more {
+			if q, ok := recordQualification(first); ok {
+				env.Qualification = q
+				email, _ := object{raw: first}.str("email")
+				env.Result = result(email, "", "")
+			}
 		}
 	}
 	return env
@@ -300,13 +318,20 @@ func validationDetails(env Envelope, o object) Envelope {
 
 // recordQualification maps a validation record's status (vendors/ecore.md §6.4): Unknown
 // holds catch-all too; Error means the record's batch failed.
-func recordQualification(raw json.RawMessage) (Qualification, bool) {
-	var rec object
-	if kindOf(raw) != '{' || json.Unmarshal(raw, &rec) != nil {
+func recordQualification(raw []byte) (Qualification, bool) {
+	if kindOf(raw) != '{' {
 		return "", false
 	}
-	s, _ := rec.str("status")
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	return recordStatus(object{raw: raw}.get("status"))
+}
+
+// recordStatus maps the value of a record's status, a JSON string in any letter case.
+func recordStatus(raw []byte) (Qualification, bool) {
+	if kindOf(raw) != '"' {
+		return "", false
+	}
+	var buf [16]byte
+	switch string(lowerWord(buf[:0], textBytes(raw))) {
 	case "valid":
 		return QualValid, true
 	case "invalid":

@@ -2,7 +2,6 @@ package normalize
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -10,8 +9,13 @@ import (
 // enrow maps one Enrow answer (vendors/enrow.md). Enrow is asynchronous: a POST starts a
 // search and answers its id, a GET ?id= polls it.
 func enrow(r Reply, op Operation) Envelope {
-	env, b, done := begin(r)
 	get := strings.EqualFold(r.Method, http.MethodGet)
+	var p *pick
+	if get && isBulk(op) {
+		// A batch's results are counted by qualification (enrowBulkGet) while the body is read.
+		p = &pick{list: "results", key: "qualification"}
+	}
+	env, b, done := begin(r, p)
 	if get && IsResultOperation(op) {
 		// SPEC 3.4: Enrow's single results carry no id; the query's is the answer's id,
 		// also when the answer is an error (an unknown id says which one).
@@ -69,7 +73,7 @@ func enrowError(r Reply, b body, env Envelope) Envelope {
 
 // enrowAccount maps GET /account/info (vendors/enrow.md §2.7): credits is the balance.
 func enrowAccount(b body, env Envelope) Envelope {
-	if b.obj == nil {
+	if !b.obj.ok() {
 		return badReply(env, "account/info answer is %s, not an object", describe(b.kind))
 	}
 	env.Status = StatusOK
@@ -80,7 +84,7 @@ func enrowAccount(b body, env Envelope) Envelope {
 // enrowStarted maps a POST that starts a search (vendors/enrow.md §2.1-§2.6): 200 or 201
 // with the search id and the credits reserved.
 func enrowStarted(op Operation, b body, env Envelope) Envelope {
-	if b.obj == nil {
+	if !b.obj.ok() {
 		return badReply(env, "answer to a %s POST is %s, not an object", op, describe(b.kind))
 	}
 	id, ok := b.obj.id("id")
@@ -105,16 +109,17 @@ func enrowSingleGet(r Reply, op Operation, b body, env Envelope) Envelope {
 	if r.StatusCode == http.StatusAccepted {
 		return enrowRunning(op, env)
 	}
-	if b.obj == nil {
+	if !b.obj.ok() {
 		return badReply(env, "%s result is %s, not an object", op, describe(b.kind))
 	}
-	q, ok := b.obj.str("qualification")
-	if !ok {
+	q := b.obj.get("qualification")
+	if kindOf(q) != '"' {
 		return badReply(env, "%s result has no qualification", op)
 	}
-	qual, ok := enrowQualification(op, q)
+	var buf [16]byte
+	qual, ok := enrowQualification(op, string(lowerWord(buf[:0], textBytes(q))))
 	if !ok {
-		return badReply(env, "qualification %s is not documented for %s", token(q), op)
+		return badReply(env, "qualification %s is not documented for %s", token(text(q)), op)
 	}
 	if qual == QualPending {
 		env.Status, env.Qualification = StatusPending, QualPending
@@ -140,10 +145,10 @@ func enrowRunning(op Operation, env Envelope) Envelope {
 	return env
 }
 
-// enrowQualification maps Enrow's qualification for op (vendors/enrow.md §7). The
-// finder's "invalid" means nothing was found; the verifier's means undeliverable.
+// enrowQualification maps Enrow's qualification for op (vendors/enrow.md §7), given
+// trimmed and in lower case (lowerWord). The finder's "invalid" means nothing was found;
+// the verifier's means undeliverable.
 func enrowQualification(op Operation, q string) (Qualification, bool) {
-	q = strings.ToLower(strings.TrimSpace(q))
 	if q == "ongoing" {
 		return QualPending, true
 	}
@@ -189,7 +194,7 @@ func bulkFailed(b body) bool {
 // enrowBulkGet maps a poll of a batch (vendors/enrow.md §2.2, §2.4, §2.6), keyed off
 // general.status whatever the HTTP code: "ongoing" comes as 200 (DOCS-NEW) or 202 (LLMS).
 func enrowBulkGet(r Reply, op Operation, b body, env Envelope) Envelope {
-	if b.obj == nil {
+	if !b.obj.ok() {
 		return badReply(env, "%s result is %s, not an object", op, describe(b.kind))
 	}
 	general := b.obj.obj("general")
@@ -224,11 +229,12 @@ func enrowBulkGet(r Reply, op Operation, b body, env Envelope) Envelope {
 	job.Total = intPtr(stats.integer("requested"))
 	job.Done = intPtr(stats.integer("finished"))
 	results, hasResults := b.obj.list("results")
-	if job.Done == nil && job.State == JobCompleted && hasResults {
-		job.Done = intPtr(len(results), true)
-	}
 	if hasResults {
-		job.Counts = countResults(op, results)
+		var n int
+		job.Counts, n = countResults(op, results, b.picked)
+		if job.Done == nil && job.State == JobCompleted {
+			job.Done = intPtr(n, true)
+		}
 	} else {
 		job.Counts = countStats(op, stats)
 	}
@@ -238,23 +244,28 @@ func enrowBulkGet(r Reply, op Operation, b body, env Envelope) Envelope {
 }
 
 // countResults counts the items' qualifications, mapped as for single results; items
-// with an undocumented qualification are not counted. Nil when nothing was counted.
-func countResults(op Operation, results []json.RawMessage) map[Qualification]int {
-	counts := map[Qualification]int{}
-	for _, raw := range results {
-		var item object
-		if kindOf(raw) != '{' || json.Unmarshal(raw, &item) != nil {
-			continue
+// with an undocumented qualification are not counted. Counts is nil when nothing was
+// counted; n is the number of items.
+func countResults(op Operation, results []byte, p *pick) (counts map[Qualification]int, n int) {
+	var t tally
+	count := func(q []byte, items int) {
+		if kindOf(q) != '"' {
+			return // not a string: undocumented, like a string that is not a qualification
 		}
-		q, _ := item.str("qualification")
-		if qual, ok := enrowQualification(op, q); ok {
-			counts[qual]++
+		var buf [16]byte
+		if qual, ok := enrowQualification(op, string(lowerWord(buf[:0], textBytes(q)))); ok {
+			t.add(qual, items)
 		}
 	}
-	if len(counts) == 0 {
-		return nil
+	if vals, n, ok := p.of(results); ok {
+		// Picked while the body was read: each distinct qualification once.
+		for _, v := range vals {
+			count(v.raw, v.n)
+		}
+		return t.counts(), n
 	}
-	return counts
+	n = eachField(results, "qualification", func(q []byte) { count(q, 1) })
+	return t.counts(), n
 }
 
 // countStats counts from the batch totals when no items are given: stats.valid is the
@@ -269,7 +280,7 @@ func countStats(op Operation, stats object) map[Qualification]int {
 		key, qual = "valid", QualValid
 	case OpPhoneFindBulk:
 		key, qual = "found", QualFound
-		if _, ok := stats["found"]; !ok {
+		if !stats.has("found") {
 			key = "valid" // §2.6: the LLMS copy shows stats.valid for phones.
 		}
 	}

@@ -2,7 +2,6 @@ package normalize
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,7 +14,7 @@ import (
 // the HTTP code alone (SPEC 3.3: unknown operations are still proxied), with the message,
 // fields and wait any vendor body may carry.
 func generic(r Reply, op Operation) Envelope {
-	env, b, done := begin(r)
+	env, b, done := begin(r, nil)
 	if done {
 		return env
 	}
@@ -23,11 +22,12 @@ func generic(r Reply, op Operation) Envelope {
 }
 
 // begin does what both vendors share before reading a body: it keeps a JSON body as Data,
-// and decides redirects, empty 204s and bodies that are not JSON (done is true then).
-func begin(r Reply) (env Envelope, b body, done bool) {
-	if json.Valid(r.Body) {
+// and decides redirects, empty 204s and bodies that are not JSON (done is true then). p,
+// when not nil, says what to pick from a top-level array while the body is read.
+func begin(r Reply, p *pick) (env Envelope, b body, done bool) {
+	if parsed, ok := parseBody(r.Body, p); ok {
 		env.Data = r.Body
-		b = readBody(r.Body)
+		b = parsed
 	}
 	switch {
 	case r.StatusCode >= 300 && r.StatusCode < 400:
