@@ -94,4 +94,3 @@ func leadersOwnEnd(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == "deadline_exceeded"
 }
-
