@@ -65,17 +65,20 @@ func waitInflight(t *testing.T, h *harness, n int) {
 	}
 }
 
-// metricsText scrapes the admin listener.
+// metricsText scrapes the admin listener's /metrics.
 func (h *harness) metricsText(t *testing.T) string {
 	t.Helper()
 	resp, err := h.client.Get(h.adminURL + "/metrics")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("scrape: %v", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("scrape: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: got %d, want 200\n%s", resp.StatusCode, b)
 	}
 	return string(b)
 }

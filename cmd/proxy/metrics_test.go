@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,24 +33,13 @@ func metricsEnv(kv ...string) func(*setup) {
 // scrape reads /metrics from the admin listener: the text and its parsed families.
 func (h *harness) scrape() (string, map[string]*dto.MetricFamily) {
 	h.t.Helper()
-	resp, err := h.client.Get(h.adminURL + "/metrics")
-	if err != nil {
-		h.t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatalf("scrape: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("scrape: got %d, want 200\n%s", resp.StatusCode, raw)
-	}
+	raw := h.metricsText(h.t)
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	families, err := p.TextToMetricFamilies(strings.NewReader(raw))
 	if err != nil {
 		h.t.Fatalf("scrape: %v", err)
 	}
-	return string(raw), families
+	return raw, families
 }
 
 // requestsCounted is the sum of enrichproxy_requests_total.

@@ -304,17 +304,9 @@ func rawToMidnightUTC() int {
 // the client has the answer.
 func rawScrapeMetrics(t *testing.T, h *harness) []string {
 	t.Helper()
-	resp, err := h.client.Get(h.adminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := h.metricsText(t)
 	var out []string
-	for line := range strings.SplitSeq(string(body), "\n") {
+	for line := range strings.SplitSeq(body, "\n") {
 		for _, name := range []string{"enrichproxy_requests_total{", "enrichproxy_request_duration_seconds_count{",
 			"enrichproxy_upstream_attempts_total{", "enrichproxy_retries_total{"} {
 			if strings.HasPrefix(line, name) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,16 +268,7 @@ func TestPreferWaitKeepsPendingWhenAPollFails(t *testing.T) {
 
 func wtScrape(t *testing.T, h *harness) []string {
 	t.Helper()
-	resp, err := h.client.Get(h.adminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(string(body), "\n")
+	return strings.Split(h.metricsText(t), "\n")
 }
 
 func wtFloat(t *testing.T, s string) float64 {
