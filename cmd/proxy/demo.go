@@ -55,20 +55,37 @@ func startDemo(cfg *config, getenv func(string) string) (func(), error) {
 
 // printDemo prints curl lines a new user can paste.
 func printDemo(w io.Writer, cfg config, proxyAddr, adminAddr string) {
-	base := "http://" + proxyAddr
+	base, admin := "http://"+pasteable(proxyAddr), "http://"+pasteable(adminAddr)
+	enrowSim := cfg.Policies["enrow"].BaseURL
 	fmt.Fprintf(w, `
-enrichproxy demo: simulated Enrow at %s, eCore at %s (fault switches: PUT <simulator>/_sim/faults)
+enrichproxy demo: simulated Enrow at %s, eCore at %s
 
-  # start an Enrow email search (answers "pending" with an id)
+  # one synchronous call, whichever vendor answers
+  curl -s -X POST %s/v1/email/find -H 'Prefer: wait=30' \
+       -d '{"full_name":"Tim Cook","company_domain":"apple.com"}'
+  # start an Enrow email search (answers "pending" with an id), then poll it (ok/found after 2 s)
   curl -s -X POST %s/enrow/email/find/single -H 'Content-Type: application/json' \
        -d '{"fullname":"Tim Cook","company_domain":"apple.com"}'
-  # poll it (pending for 2 s, then ok/found)
   curl -s '%s/enrow/email/find/single?id=<id from above>'
   # eCore finds synchronously; "nobody" is never found
   curl -s -X POST %s/ecore/external/email/enrichment/ -H 'Content-Type: application/json' \
        -d '{"first_name":"Nobody","last_name":"Here","company_website":"example.com"}'
-  # metrics
-  curl -s http://%s/metrics | grep enrichproxy_requests_total
+  # make the simulated Enrow fail 30 %% of calls, and watch retries and the breaker
+  curl -s -X PUT %s/_sim/faults -d '{"error_rate":0.3}'
+  curl -s %s/metrics | grep -E 'enrichproxy_(requests|retries)_total'
 
-`, cfg.Policies["enrow"].BaseURL, cfg.Policies["ecore"].BaseURL, base, base, base, adminAddr)
+`, enrowSim, cfg.Policies["ecore"].BaseURL, base, base, base, base, enrowSim, admin)
+}
+
+// pasteable turns a listener address into one a client can dial: an unspecified host
+// (":9090", "[::]:9090", "0.0.0.0:9090") becomes 127.0.0.1.
+func pasteable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
