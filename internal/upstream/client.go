@@ -43,7 +43,7 @@ type Client struct {
 	base    string
 	secret  string
 	maxBody int64
-	http    *http.Client
+	rt      http.RoundTripper
 	limits  Limits
 	breaker *breaker
 	budget  *budget
@@ -83,12 +83,13 @@ type Outcome struct {
 
 // New builds the Client of one vendor.
 func New(cfg Config) (*Client, error) {
-	if _, err := url.Parse(cfg.Policy.BaseURL); err != nil {
+	base, err := url.Parse(cfg.Policy.BaseURL)
+	if err != nil {
 		return nil, fmt.Errorf("%s: base url: %w", cfg.Name, err)
 	}
 	tr := cfg.Transport
 	if tr == nil {
-		tr = newTransport()
+		tr = newTransport(base)
 	}
 	limits := cfg.Limits
 	if limits == nil {
@@ -104,11 +105,10 @@ func New(cfg Config) (*Client, error) {
 		base:    strings.TrimSuffix(cfg.Policy.BaseURL, "/"),
 		secret:  cfg.Secret,
 		maxBody: cfg.MaxNormalizeBytes,
-		http: &http.Client{
-			Transport: tr,
-			// Redirects are not followed (SPEC 1); normalize reads a 3xx as bad_vendor_reply.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// Requests go to the transport as they are: redirects are not followed (SPEC 1;
+		// normalize reads a 3xx as bad_vendor_reply), and the attempt's context bounds
+		// each call.
+		rt:     tr,
 		limits: limits,
 		budget: newBudget(cfg.Policy.RetryBudget),
 		cache:  newCache(cfg.Policy.CacheTTL, cfg.Policy.CacheEntries),
@@ -127,10 +127,16 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// newTransport is a clone of http.DefaultTransport (HTTPS_PROXY / NO_PROXY, system CAs
+// newTransport is the transport to the vendor at base: h1Transport for plain HTTP
+// without an HTTP proxy (h1.go), else a clone of http.DefaultTransport (HTTPS_PROXY / NO_PROXY, system CAs
 // including SSL_CERT_FILE, TLS verified) with a pool sized for a busy sidecar: Go's
 // default of 2 idle connections per host would close most keep-alive connections.
-func newTransport() *http.Transport {
+func newTransport(base *url.URL) http.RoundTripper {
+	if base.Scheme == "http" {
+		if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: base}); err == nil && proxy == nil {
+			return newH1Transport()
+		}
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 256
@@ -324,7 +330,7 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 	hreq.Header = header
 
 	began := time.Now()
-	resp, err := c.http.Do(hreq)
+	resp, err := c.rt.RoundTrip(hreq)
 	if err != nil {
 		return c.failed(actx, err, sent.Load(), began, req.RequestID, out.Attempts)
 	}

@@ -182,7 +182,7 @@ func newClient(t *testing.T, cfg Config) (*Client, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	cfg.Metrics = metrics.New(reg, "test")
 	if cfg.Transport == nil {
-		tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+		tr := newH1Transport() // what a plain-HTTP vendor gets (h1.go)
 		t.Cleanup(tr.CloseIdleConnections)
 		cfg.Transport = tr
 	}

@@ -1,0 +1,348 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// h1Transport is the HTTP/1.1 client used for a plain-HTTP vendor base URL (an egress
+// gateway, a mesh sidecar, the simulators) when no HTTP proxy applies to it. HTTPS base
+// URLs use net/http's transport, which negotiates HTTP/2 and so multiplexes held
+// requests over few connections.
+//
+// net/http's transport runs two goroutines per connection (a reader and a writer) and
+// hands every request and answer between them and the caller over channels. A sidecar
+// holding thousands of requests to a slow vendor pays for those goroutines, their
+// buffers and the hand-offs on every call (docs/benchmarks.md). Here the caller's
+// goroutine writes the request and reads the answer itself on a pooled connection:
+// request and answer are written and parsed by net/http (Request.Write, ReadResponse),
+// only the connection pool and the cancellation are this file's.
+//
+// What it keeps of net/http's transport behaviour: keep-alive connections reused most
+// recent first and closed after idleTimeout; a request that meets a reused connection
+// the vendor had closed while idle is sent again on a new one (a request that cannot be
+// replayed is only sent on a connection first checked to be open); 1xx answers are
+// skipped; answer headers are bounded (maxHeaderBytes); the request's context ends the
+// call at any point, dial included. It does not ask for gzip (the vendor's answer is read
+// as sent) and never follows redirects.
+type h1Transport struct {
+	dialer         net.Dialer
+	maxIdlePerHost int
+	idleTimeout    time.Duration
+	maxHeaderBytes int64
+
+	mu      sync.Mutex
+	idle    map[string][]*h1Conn // by host:port, least recently used first
+	janitor *time.Timer          // closes connections idle too long; nil when none are idle
+}
+
+func newH1Transport() *h1Transport {
+	return &h1Transport{
+		dialer:         net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		maxIdlePerHost: 256,
+		idleTimeout:    90 * time.Second,
+		maxHeaderBytes: 1 << 20,
+		idle:           map[string][]*h1Conn{},
+	}
+}
+
+// h1Conn is one connection to a vendor and its read buffer.
+type h1Conn struct {
+	t      *h1Transport
+	addr   string
+	conn   net.Conn
+	r      headerLimitReader
+	br     *bufio.Reader
+	idleAt time.Time
+}
+
+// headerLimitReader bounds what an answer's headers may take: n bytes while they are
+// read, no bound (n < 0) for the body.
+type headerLimitReader struct {
+	conn net.Conn
+	n    int64
+}
+
+var errHeaderTooLarge = errors.New("vendor answer headers too large")
+
+func (r *headerLimitReader) Read(p []byte) (int, error) {
+	if r.n < 0 {
+		return r.conn.Read(p)
+	}
+	if r.n == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > r.n {
+		p = p[:r.n]
+	}
+	n, err := r.conn.Read(p)
+	r.n -= int64(n)
+	return n, err
+}
+
+// errClosedIdle is a reused connection found closed by the vendor before it answered:
+// the request is sent again on a new connection.
+var errClosedIdle = errors.New("vendor closed an idle connection")
+
+// aLongTimeAgo is a deadline in the past: setting it makes a blocked read or write
+// return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// writers are the buffers requests are written through; a connection holds none while
+// it waits for an answer.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<10) }}
+
+// RoundTrip sends req and returns the vendor's answer; its body must be read to the end
+// or closed for the connection to be reused.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	replayable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	for retried := false; ; retried = true {
+		pc, reused, err := t.conn(ctx, addr, replayable)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := pc.roundTrip(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		if !reused || retried || !errors.Is(err, errClosedIdle) || ctx.Err() != nil {
+			return nil, err
+		}
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// conn returns an idle connection to addr or dials a new one. A connection for a request
+// that cannot be sent twice is checked first: the vendor may have closed it while idle.
+func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool) (*h1Conn, bool, error) {
+	for {
+		pc := t.takeIdle(addr)
+		if pc == nil {
+			break
+		}
+		if replayable || connAlive(pc.conn) {
+			return pc, true, nil
+		}
+		pc.conn.Close()
+	}
+	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, false, ctxErr
+		}
+		return nil, false, err
+	}
+	pc := &h1Conn{t: t, addr: addr, conn: conn, r: headerLimitReader{conn: conn, n: -1}}
+	pc.br = bufio.NewReaderSize(&pc.r, 2<<10)
+	return pc, false, nil
+}
+
+// roundTrip writes req and reads the answer's headers.
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, pc.interrupt)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(pc.conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil {
+		// A write that fails on a reused connection failed before the vendor read the
+		// request: the connection was closed while idle.
+		return nil, pc.fail(ctx, stop, errors.Join(errClosedIdle, err))
+	}
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.WroteHeaders != nil {
+		trace.WroteHeaders()
+	}
+	pc.r.n = pc.t.maxHeaderBytes
+	if _, err := pc.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
+			err = errors.Join(errClosedIdle, err)
+		}
+		return nil, pc.fail(ctx, stop, err)
+	}
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, pc.fail(ctx, stop, err)
+		}
+		// 1xx answers are interim (RFC 9110 §15.2); 101 would switch protocols, which a
+		// vendor call never asks for.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	pc.r.n = -1
+	body := &h1Body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, reuse: !resp.Close && !req.Close}
+	if resp.Body == http.NoBody {
+		body.release(true)
+		return resp, nil
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+// interrupt makes the connection's blocked read or write return: the request's context
+// is done.
+func (pc *h1Conn) interrupt() { pc.conn.SetDeadline(aLongTimeAgo) }
+
+// fail closes the connection after an error and says why the call ended: the request's
+// context when it is done, else err. errClosedIdle is kept only for a reused connection;
+// the caller decides.
+func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
+	stop()
+	pc.conn.Close()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
+// h1Body is an answer's body; reading it to the end returns the connection to the pool.
+type h1Body struct {
+	rc    io.ReadCloser
+	pc    *h1Conn
+	ctx   context.Context
+	stop  func() bool
+	reuse bool
+	done  bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.release(b.reuse)
+	case err != nil:
+		b.release(false)
+		if ctxErr := b.ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+	}
+	return n, err
+}
+
+// Close before the end closes the connection: what is left of the answer is not read.
+func (b *h1Body) Close() error {
+	if !b.done {
+		b.release(false)
+	}
+	return nil
+}
+
+// release ends the call: the connection goes back to the pool when it can carry another
+// request, and is closed otherwise.
+func (b *h1Body) release(reuse bool) {
+	b.done = true
+	// stop reports false when the context's interrupt already ran or is running: the
+	// connection's deadline is then in the past, or about to be.
+	if !b.stop() || !reuse {
+		b.pc.conn.Close()
+		return
+	}
+	b.pc.t.putIdle(b.pc)
+}
+
+// takeIdle returns the most recently used idle connection to addr that has not been idle
+// too long, or nil.
+func (t *h1Transport) takeIdle(addr string) *h1Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.idle[addr]
+	for len(list) > 0 {
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		t.idle[addr] = list
+		if time.Since(pc.idleAt) < t.idleTimeout {
+			return pc
+		}
+		pc.conn.Close()
+	}
+	return nil
+}
+
+// putIdle keeps pc for reuse, or closes it when the pool is full.
+func (t *h1Transport) putIdle(pc *h1Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.idle[pc.addr]
+	if len(list) >= t.maxIdlePerHost {
+		pc.conn.Close()
+		return
+	}
+	pc.idleAt = time.Now()
+	t.idle[pc.addr] = append(list, pc)
+	if t.janitor == nil {
+		t.janitor = time.AfterFunc(t.idleTimeout, t.sweep)
+	}
+}
+
+// sweep closes the connections idle for idleTimeout or more, and comes back when the
+// oldest of those left will be.
+func (t *h1Transport) sweep() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.janitor = nil
+	now := time.Now()
+	var next time.Duration
+	for addr, list := range t.idle {
+		n := 0
+		for n < len(list) && now.Sub(list[n].idleAt) >= t.idleTimeout {
+			list[n].conn.Close()
+			n++
+		}
+		list = append(list[:0], list[n:]...)
+		clear(list[len(list):cap(list)])
+		if len(list) == 0 {
+			delete(t.idle, addr)
+			continue
+		}
+		if left := t.idleTimeout - now.Sub(list[0].idleAt); next == 0 || left < next {
+			next = left
+		}
+		t.idle[addr] = list
+	}
+	if next > 0 {
+		t.janitor = time.AfterFunc(next, t.sweep)
+	}
+}
+
+// CloseIdleConnections closes every idle connection; connections in use are closed when
+// their answer has been read. The transport stays usable.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for addr, list := range t.idle {
+		for _, pc := range list {
+			pc.conn.Close()
+		}
+		delete(t.idle, addr)
+	}
+	if t.janitor != nil {
+		t.janitor.Stop()
+		t.janitor = nil
+	}
+}
