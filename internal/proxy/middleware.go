@@ -32,7 +32,26 @@ type record struct {
 
 type recordKey struct{}
 
-// recordOf returns the request's record; a blank one outside the middleware (tests).
+// requestContext is a request's context as the proxy sees it: the record and chi's route
+// context in one allocation, found by their keys (chi uses a route context it finds in
+// the request's context instead of making its own).
+type requestContext struct {
+	context.Context
+	rec   record
+	route chi.Context
+}
+
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case recordKey{}:
+		return &c.rec
+	case chi.RouteCtxKey:
+		return &c.route
+	}
+	return c.Context.Value(key)
+}
+
+// recordOf returns the request's record; a blank one outside ServeHTTP (tests).
 func recordOf(r *http.Request) *record {
 	if rec, ok := r.Context().Value(recordKey{}).(*record); ok {
 		return rec
@@ -40,22 +59,57 @@ func recordOf(r *http.Request) *record {
 	return &record{}
 }
 
-// requestID takes the client's X-Request-Id when it is a sane token, else makes one, and
-// echoes it on the answer (SPEC 9).
-func (s *Server) requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			var b [8]byte
-			for i := range b {
-				b[i] = byte(rand.Uint32())
-			}
-			id = hex.EncodeToString(b[:])
+// ServeHTTP is what every request to the proxy listener goes through before its route
+// (SPEC 1, 5, 9): the request id, the record the access log and the metrics are made of,
+// the panic recovery, and the gates; then the router. One function rather than a chain
+// of middleware keeps the stack of a request held by a slow vendor within the serving
+// goroutine's first 8 KiB (docs/benchmarks.md): the work done before and after the route
+// is in functions that are not on the stack while the vendor is waited for.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := s.begin(w, r)
+	r = r.WithContext(rc)
+	defer s.end(w, r, &rc.rec, time.Now())
+	if s.refused(w, r) {
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// begin makes the request's context: the client's X-Request-Id when it is a sane token,
+// else a new one, echoed on the answer (SPEC 9); the vendor the route is for.
+//
+//go:noinline
+func (s *Server) begin(w http.ResponseWriter, r *http.Request) *requestContext {
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(rand.Uint32())
 		}
-		w.Header().Set("X-Request-Id", id)
-		rec := &record{id: id, op: normalize.OpOther}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
-	})
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header()["X-Request-Id"] = []string{id}
+	rc := &requestContext{Context: r.Context(), rec: record{id: id, op: normalize.OpOther}}
+	rc.rec.raw, rc.rec.vendor = s.routeVendor(r.URL.Path)
+	rc.route.Routes = s.mux
+	return rc
+}
+
+// end turns a panic into a 500 internal envelope and a log line with the stack, never a
+// dropped connection (SPEC 5), then writes the access log line and records the request
+// metrics. It must be deferred by ServeHTTP itself (recover works only there).
+func (s *Server) end(w http.ResponseWriter, r *http.Request, rec *record, start time.Time) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.log.Error("panic", zap.String("request_id", rec.id), zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
+		if rec.status == "" {
+			s.writeError(w, r, normalize.ErrorEnvelope(rec.vendor, rec.op, normalize.StatusInternal,
+				normalize.CodeInternal, "internal error"))
+		}
+	}
+	s.logAccess(r, rec, time.Since(start))
 }
 
 // validRequestID accepts 1 to 128 visible ASCII characters.
@@ -71,41 +125,33 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// accessLog writes one line per request with only the allowed fields (SPEC 9) and
+// logAccess writes one line per request with only the allowed fields (SPEC 9) and
 // records the request metrics. Nothing from the body, the query or the headers is logged.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := recordOf(r)
-		rec.raw, rec.vendor = s.routeVendor(r.URL.Path)
-		next.ServeHTTP(w, r)
-
-		d := time.Since(start)
-		if rec.status == "" {
-			rec.status = normalize.StatusInternal
-		}
-		if s.m != nil {
-			s.m.Request(rec.vendor, string(rec.op), string(rec.status), string(rec.qual), d)
-		}
+func (s *Server) logAccess(r *http.Request, rec *record, d time.Duration) {
+	if rec.status == "" {
+		rec.status = normalize.StatusInternal
+	}
+	if s.m != nil {
+		s.m.Request(rec.vendor, string(rec.op), string(rec.status), string(rec.qual), d)
+	}
+	if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
 		route := ""
 		if rc := chi.RouteContext(r.Context()); rc != nil {
 			route = rc.RoutePattern()
 		}
-		if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
-			ce.Write(
-				zap.String("request_id", rec.id),
-				zap.String("method", r.Method),
-				zap.String("vendor", rec.vendor),
-				zap.String("operation", string(rec.op)),
-				zap.String("route", route),
-				zap.String("status", string(rec.status)),
-				zap.Int("upstream_status", rec.upstreamStatus),
-				zap.Int("attempts", rec.attempts),
-				zap.Int64("duration_ms", d.Milliseconds()),
-				zap.String("breaker", rec.breaker),
-			)
-		}
-	})
+		ce.Write(
+			zap.String("request_id", rec.id),
+			zap.String("method", r.Method),
+			zap.String("vendor", rec.vendor),
+			zap.String("operation", string(rec.op)),
+			zap.String("route", route),
+			zap.String("status", string(rec.status)),
+			zap.Int("upstream_status", rec.upstreamStatus),
+			zap.Int("attempts", rec.attempts),
+			zap.Int64("duration_ms", d.Milliseconds()),
+			zap.String("breaker", rec.breaker),
+		)
+	}
 }
 
 // routeVendor reads the vendor a path is for, and whether it is a drop-in route; the
@@ -122,43 +168,19 @@ func (s *Server) routeVendor(path string) (raw bool, vendor string) {
 	return false, ""
 }
 
-// recoverPanic turns a handler's panic into a 500 internal envelope and a log line with
-// the stack, never a dropped connection (SPEC 5).
-func (s *Server) recoverPanic(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			rec := recordOf(r)
-			s.log.Error("panic", zap.String("request_id", rec.id), zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
-			if rec.status != "" {
-				return // the answer has already begun; nothing more can be said on it
-			}
-			s.writeError(w, r, normalize.ErrorEnvelope(rec.vendor, rec.op, normalize.StatusInternal,
-				normalize.CodeInternal, "internal error"))
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// gates turns requests away before routing, in this order: the proxy is draining (503
-// draining); a proxy token is required and missing (401 proxy_auth, SPEC 2); the path
-// could leave its vendor prefix (400 path_escape, SPEC 1); X-Request-Timeout is not a
-// positive number of seconds (400 invalid_input, rather than silently using the default).
-// One middleware rather than four keeps the stack of a held request shallow.
-func (s *Server) gates(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if env, refused := s.refuse(r); refused {
-			s.writeError(w, r, env)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// refused turns a request away before routing, in this order: the proxy is draining
+// (503 draining); a proxy token is required and missing (401 proxy_auth, SPEC 2); the
+// path could leave its vendor prefix (400 path_escape, SPEC 1); X-Request-Timeout is not
+// a positive number of seconds (400 invalid_input, rather than silently using the
+// default). It reports whether it answered.
+//
+//go:noinline
+func (s *Server) refused(w http.ResponseWriter, r *http.Request) bool {
+	env, refused := s.refuse(r)
+	if refused {
+		s.writeError(w, r, env)
+	}
+	return refused
 }
 
 // refuse is the gates' decision for r.

@@ -18,12 +18,10 @@ import (
 // with the stack, never a dropped connection (SPEC 5).
 func TestPanicBecomesAnEnvelope(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s := &Server{cfg: Config{}, log: zap.New(core), access: zap.New(core)}
-	h := s.requestID(s.accessLog(s.recoverPanic(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-		panic("boom")
-	}))))
+	s := New(Config{Log: zap.New(core)})
+	s.handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/enrow/account/info", nil))
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/enrow/account/info", nil))
 
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("got %d, want 500", rec.Code)
@@ -36,7 +34,7 @@ func TestPanicBecomesAnEnvelope(t *testing.T) {
 		t.Errorf("got %+v, want internal/internal with a request id", env)
 	}
 	panics := logs.FilterMessage("panic").All()
-	if len(panics) != 1 || !strings.Contains(panics[0].ContextMap()["stack"].(string), "recoverPanic") {
+	if len(panics) != 1 || !strings.Contains(panics[0].ContextMap()["stack"].(string), "TestPanicBecomesAnEnvelope") {
 		t.Errorf("got %d panic log lines, want one with the stack", len(panics))
 	}
 	access := logs.FilterMessage("request").All()

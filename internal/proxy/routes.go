@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"net/http"
-
 	"github.com/go-chi/chi/v5"
 
 	"github.com/enrichproxy/enrichproxy/internal/normalize"
@@ -10,14 +8,10 @@ import (
 
 // routes lists every route of the proxy listener (SPEC 1). The admin listener's routes
 // are in admin.go.
-func (s *Server) routes() http.Handler {
+// What every request goes through before its route (request id, access log, panic
+// recovery, gates) is in ServeHTTP (middleware.go).
+func (s *Server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	// Order matters: the request id first so that everything after can name the request;
-	// the access log next, so that every answer below it — a recovered panic's 500, a
-	// refused token, a drain — is logged and counted; recovery inside it so that its 500
-	// envelope goes through the same writer; the gates (drain, proxy token, path escape,
-	// deadline header) last.
-	r.Use(s.requestID, s.accessLog, s.recoverPanic, s.gates)
 
 	for _, v := range s.vendorNames() {
 		r.Handle("/"+v, s.handleVendor(v, false))

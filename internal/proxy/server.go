@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
 
 	"github.com/enrichproxy/enrichproxy/internal/metrics"
@@ -37,7 +38,8 @@ type Server struct {
 	log     *zap.Logger
 	access  *zap.Logger
 	m       *metrics.Metrics
-	handler http.Handler
+	mux     *chi.Mux
+	handler http.Handler // mux, or a stand-in in tests
 }
 
 // New builds the proxy listener's handler.
@@ -49,11 +51,10 @@ func New(cfg Config) *Server {
 		cfg.Draining = new(atomic.Bool)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log.Named("proxy"), access: cfg.Log.Named("access"), m: cfg.Metrics}
-	s.handler = s.routes()
+	s.mux = s.routes()
+	s.handler = s.mux
 	return s
 }
-
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // vendorNames are the configured vendors, in a stable order.
 func (s *Server) vendorNames() []string {

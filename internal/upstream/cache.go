@@ -41,28 +41,29 @@ func newCache(ttl time.Duration, entries int) *cache {
 	return &cache{ttl: ttl, entries: entries, order: list.New(), items: map[string]*list.Element{}}
 }
 
-// get returns a copy of the cached outcome for key.
-func (c *cache) get(key string, now time.Time) (Outcome, bool) {
+// get returns a copy of the cached outcome for key, or nil.
+func (c *cache) get(key string, now time.Time) *Outcome {
 	if c == nil {
-		return Outcome{}, false
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
-		return Outcome{}, false
+		return nil
 	}
 	e := el.Value.(*cacheEntry)
 	if now.After(e.expires) {
 		c.remove(el)
-		return Outcome{}, false
+		return nil
 	}
 	c.order.MoveToFront(el)
-	return e.out, true
+	out := e.out
+	return &out
 }
 
-// put keeps out under key; its body is shared, never written to.
-func (c *cache) put(key string, out Outcome, now time.Time) {
+// put keeps a copy of out under key; its body is shared, never written to.
+func (c *cache) put(key string, out *Outcome, now time.Time) {
 	if c == nil || len(out.Body) > maxCacheBytes/16 {
 		return
 	}
@@ -71,7 +72,7 @@ func (c *cache) put(key string, out Outcome, now time.Time) {
 	if el, ok := c.items[key]; ok {
 		c.remove(el)
 	}
-	c.items[key] = c.order.PushFront(&cacheEntry{key: key, out: out, expires: now.Add(c.ttl)})
+	c.items[key] = c.order.PushFront(&cacheEntry{key: key, out: *out, expires: now.Add(c.ttl)})
 	c.bytes += len(out.Body)
 	for c.order.Len() > c.entries || c.bytes > maxCacheBytes {
 		c.remove(c.order.Back())
@@ -97,7 +98,7 @@ func cacheable(vendor string, req *Request) bool {
 // result or a completed job, or not_found for an unknown id. Never pending or an error,
 // nor a listing (ok without a result or a job: job lists, record pages).
 func final(out *Outcome) bool {
-	env := out.Envelope
+	env := &out.Envelope
 	switch env.Status {
 	case normalize.StatusOK:
 		if env.Job != nil {

@@ -13,21 +13,21 @@ func TestCacheBounds(t *testing.T) {
 	now := time.Now()
 	c := newCache(time.Minute, 2)
 	for _, k := range []string{"a", "b", "c"} {
-		c.put(k, Outcome{Body: []byte(k)}, now)
+		c.put(k, &Outcome{Body: []byte(k)}, now)
 	}
-	if _, ok := c.get("a", now); ok {
+	if c.get("a", now) != nil {
 		t.Error("got the oldest of 3 entries in a 2-entry cache, want it evicted")
 	}
-	if _, ok := c.get("c", now); !ok {
+	if c.get("c", now) == nil {
 		t.Error("the newest entry is missing")
 	}
-	if _, ok := c.get("b", now.Add(2*time.Minute)); ok {
+	if c.get("b", now.Add(2*time.Minute)) != nil {
 		t.Error("got an entry past its TTL")
 	}
 	big := newCache(time.Minute, 1000)
 	body := []byte(strings.Repeat("x", maxCacheBytes/16))
 	for i := range 20 {
-		big.put(string(rune('a'+i)), Outcome{Body: body}, now)
+		big.put(string(rune('a'+i)), &Outcome{Body: body}, now)
 	}
 	if big.bytes > maxCacheBytes {
 		t.Errorf("got %d bytes kept, want at most %d", big.bytes, maxCacheBytes)
@@ -36,8 +36,8 @@ func TestCacheBounds(t *testing.T) {
 		t.Error("a zero TTL or size should disable the cache")
 	}
 	var none *cache
-	none.put("a", Outcome{}, now)
-	if _, ok := none.get("a", now); ok {
+	none.put("a", &Outcome{}, now)
+	if none.get("a", now) != nil {
 		t.Error("a disabled cache answered")
 	}
 }

@@ -299,7 +299,8 @@ func (o outcome) final() error {
 	}
 }
 
-// attempt makes one call and records its answer in out.
+// attempt makes one call and records its answer in out. The work before and after the
+// call is in functions of their own, off the stack while the vendor is waited for.
 func (c *Client) attempt(ctx context.Context, req *Request, target string, header http.Header, query url.Values, out *Outcome) outcome {
 	actx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.attemptTimeout(), func() { cancel(errAttemptTimeout) })
@@ -314,50 +315,69 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 	// Whether a request reached the vendor matters only for the retry of a method that is
 	// not idempotent (retryReason); the trace is not paid for the others.
 	var sent atomic.Bool
-	tctx := context.Context(actx)
-	if !idempotent(req.Method) {
-		tctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
-	} else {
-		sent.Store(true)
-	}
-	hreq, err := http.NewRequestWithContext(tctx, req.Method, target, bytes.NewReader(req.Body))
+	hreq, err := newVendorRequest(actx, req, target, header, &sent)
 	if err != nil {
 		return outcome{err: err}
 	}
-	if len(req.Body) == 0 {
-		hreq.Body, hreq.GetBody, hreq.ContentLength = http.NoBody, nil, 0
-	}
-	hreq.Header = header
-
 	began := time.Now()
 	resp, err := c.rt.RoundTrip(hreq)
 	if err != nil {
 		return c.failed(actx, err, sent.Load(), began, req.RequestID, out.Attempts)
 	}
-	out.StatusCode, out.Header, out.Body, out.Stream = resp.StatusCode, resp.Header, nil, nil
-	if normalize.Streamed(resp.StatusCode, resp.Header) {
+	o, streamed := c.read(actx, resp, req, query, out, began)
+	if streamed {
 		keep = true
 		timer.Stop() // a download is bounded by the request's deadline, not the attempt's
-		out.Stream = &cancelBody{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+		out.Stream = &cancelBody{ReadCloser: out.Stream, cancel: func() { cancel(nil) }}
+	}
+	return o
+}
+
+// newVendorRequest is the request of one attempt; sent is set once it reached the vendor.
+//
+//go:noinline
+func newVendorRequest(ctx context.Context, req *Request, target string, header http.Header, sent *atomic.Bool) (*http.Request, error) {
+	if !idempotent(req.Method) {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
+	} else {
+		sent.Store(true)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Body) == 0 {
+		hreq.Body, hreq.GetBody, hreq.ContentLength = http.NoBody, nil, 0
+	}
+	hreq.Header = header
+	return hreq, nil
+}
+
+// read takes the vendor's answer: read whole and normalized into out, or, for a file or
+// a body over the limit, left in out.Stream for the caller to pass through (streamed).
+//
+//go:noinline
+func (c *Client) read(actx context.Context, resp *http.Response, req *Request, query url.Values, out *Outcome, began time.Time) (o outcome, streamed bool) {
+	out.StatusCode, out.Header, out.Body, out.Stream = resp.StatusCode, resp.Header, nil, nil
+	if normalize.Streamed(resp.StatusCode, resp.Header) {
+		out.Stream = resp.Body
 		c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
 		st, _ := normalize.StatusForCode(resp.StatusCode)
-		return outcome{status: st, code: resp.StatusCode, sent: true}
+		return outcome{status: st, code: resp.StatusCode, sent: true}, true
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		resp.Body.Close()
-		return c.failed(actx, err, true, began, req.RequestID, out.Attempts)
+		return c.failed(actx, err, true, began, req.RequestID, out.Attempts), false
 	}
 	if int64(len(body)) > c.maxBody {
-		keep = true
-		timer.Stop()
-		out.Stream = &cancelBody{ReadCloser: struct {
+		out.Stream = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}, cancel: func() { cancel(nil) }}
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
 		c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
 		st, _ := normalize.StatusForCode(resp.StatusCode)
-		return outcome{status: st, code: resp.StatusCode, sent: true}
+		return outcome{status: st, code: resp.StatusCode, sent: true}, true
 	}
 	resp.Body.Close()
 	c.observe(resp.StatusCode, began, req.RequestID, out.Attempts)
@@ -374,11 +394,11 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 			c.m.CreditsRemaining(c.name, *cr.Balance)
 		}
 	}
-	o := outcome{status: out.Envelope.Status, code: resp.StatusCode, sent: true}
+	o = outcome{status: out.Envelope.Status, code: resp.StatusCode, sent: true}
 	if out.Envelope.Error != nil {
 		o.errCode = out.Envelope.Error.Code
 	}
-	return o
+	return o, false
 }
 
 // failed records an attempt that ended without an answer.

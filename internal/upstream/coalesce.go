@@ -32,10 +32,10 @@ func (c *Client) coalesced(ctx context.Context, req *Request, cred string) (*Out
 	key := cred + " " + req.Path + "?" + req.RawQuery
 	keep := c.cache != nil && cacheable(c.name, req)
 	if keep && !noCache(req.Header) {
-		if out, ok := c.cache.get(key, time.Now()); ok {
+		if out := c.cache.get(key, time.Now()); out != nil {
 			c.m.CacheHit(c.name)
 			out.Attempts, out.Duration = 0, 0 // this request did not call the vendor
-			return &out, nil
+			return out, nil
 		}
 	}
 
@@ -60,7 +60,7 @@ func (c *Client) coalesced(ctx context.Context, req *Request, cred string) (*Out
 	}()
 	out, err := c.do(ctx, req, cred)
 	if err == nil && keep && out.Stream == nil && final(out) {
-		c.cache.put(key, *out, time.Now())
+		c.cache.put(key, out, time.Now())
 	}
 	f.out, f.err = out, err
 	return out, err

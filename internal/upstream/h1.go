@@ -141,7 +141,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool) (*
 		}
 		pc.conn.Close()
 	}
-	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+	conn, err := t.dial(ctx, addr)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, false, ctxErr
@@ -151,6 +151,26 @@ func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool) (*
 	pc := &h1Conn{t: t, addr: addr, conn: conn, r: headerLimitReader{conn: conn, n: -1}}
 	pc.br = bufio.NewReaderSize(&pc.r, 2<<10)
 	return pc, false, nil
+}
+
+// dialed is the result of a dial.
+type dialed struct {
+	conn net.Conn
+	err  error
+}
+
+// dial connects to addr on a goroutine of its own, as net/http does: dialing goes deep
+// into the net package, and on the caller's goroutine it would double the stack of every
+// request waiting for a vendor, for as long as it waits (docs/benchmarks.md). The dial
+// ends with ctx, so the wait is bounded by it.
+func (t *h1Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+		ch <- dialed{conn, err}
+	}()
+	d := <-ch
+	return d.conn, d.err
 }
 
 // roundTrip writes req and reads the answer's headers.
