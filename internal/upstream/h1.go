@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync"
 	"time"
 )
@@ -28,7 +27,8 @@ import (
 // What it keeps of net/http's transport behaviour: keep-alive connections reused most
 // recent first and closed after idleTimeout; a request that meets a reused connection
 // the vendor had closed while idle is sent again on a new one (a request that cannot be
-// replayed is only sent on a connection first checked to be open); 1xx answers are
+// replayed is never sent twice: it is only sent on a connection first checked to be
+// open); 1xx answers are
 // skipped; answer headers are bounded (maxHeaderBytes); the request's context ends the
 // call at any point, dial included. It does not ask for gzip (the vendor's answer is read
 // as sent) and never follows redirects.
@@ -117,7 +117,10 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if !reused || retried || !errors.Is(err, errClosedIdle) || ctx.Err() != nil {
+		// Only a request that may be sent twice is sent again: the vendor may have read
+		// it before the connection closed (a reused connection for one that may not was
+		// checked open just before).
+		if !reused || retried || !replayable || !errors.Is(err, errClosedIdle) || ctx.Err() != nil {
 			return nil, err
 		}
 		if req.GetBody != nil {
@@ -189,9 +192,6 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 		// request: the connection was closed while idle.
 		return nil, pc.fail(ctx, stop, errors.Join(errClosedIdle, err))
 	}
-	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.WroteHeaders != nil {
-		trace.WroteHeaders()
-	}
 	pc.r.n = pc.t.maxHeaderBytes
 	if _, err := pc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
@@ -214,7 +214,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 	pc.r.n = -1
 	body := &h1Body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, reuse: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
-		body.release(true)
+		body.release(body.reuse)
 		return resp, nil
 	}
 	resp.Body = body
@@ -238,6 +238,7 @@ func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
 }
 
 // h1Body is an answer's body; reading it to the end returns the connection to the pool.
+// Like the rest of a call, it is used from one goroutine.
 type h1Body struct {
 	rc    io.ReadCloser
 	pc    *h1Conn
