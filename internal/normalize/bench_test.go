@@ -93,7 +93,7 @@ func enrowBulkReply(n int) Reply {
 			i, first, last, domain, domain, first, last, first, last, i%97, domain, first, last, i)
 	}
 	buf.WriteString(`]}`)
-	return Reply{Vendor: Enrow, Method: http.MethodGet, Path: "/email/find/bulk", Query: url.Values{"id": {id}},
+	return Reply{Vendor: Enrow, Method: http.MethodGet, Path: "/email/find/bulk", RawQuery: "id=" + url.QueryEscape(id),
 		StatusCode: http.StatusOK, Header: jsonHeader(), Body: mustJSON(buf.Bytes()), Now: testNow}
 }
 

@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -396,7 +397,23 @@ func result(email, phone, country string) *Result {
 // queryID is the id query parameter, as valid UTF-8 (Enrow single GETs carry no id in
 // their body: SPEC 3.4).
 func queryID(r Reply) string {
-	return strings.ToValidUTF8(r.Query.Get("id"), "\uFFFD")
+	// The first id, as url.ParseQuery(r.RawQuery).Get("id") reads it, without building
+	// the map for one value.
+	for q := r.RawQuery; q != ""; {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		if strings.Contains(part, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != "id" {
+			continue
+		}
+		if v, err := url.QueryUnescape(v); err == nil {
+			return strings.ToValidUTF8(v, "\uFFFD")
+		}
+	}
+	return ""
 }
 
 // is2xx reports whether code is a success.

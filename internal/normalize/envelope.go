@@ -10,7 +10,6 @@ package normalize
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -210,8 +209,9 @@ type Reply struct {
 	Vendor string
 	Method string
 	// Path is the vendor-relative path, e.g. "/email/find/single".
-	Path  string
-	Query url.Values
+	Path string
+	// RawQuery is the query string as sent, without the '?'.
+	RawQuery string
 	// StatusCode, Header and Body are the vendor's answer. Body is the whole body.
 	StatusCode int
 	Header     http.Header

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -31,16 +30,15 @@ func fuzzVendor(f *testing.F, vendor string) {
 		if wait == "" {
 			wait = r.Header.Get("X-RateLimit-Reset")
 		}
-		f.Add(r.Method, r.Path, r.Query.Encode(), r.StatusCode, wait, r.Body)
+		f.Add(r.Method, r.Path, r.RawQuery, r.StatusCode, wait, r.Body)
 	}
 	f.Fuzz(func(t *testing.T, method, path, query string, status int, wait string, body []byte) {
-		q, _ := url.ParseQuery(query)
 		h := http.Header{}
 		if wait != "" {
 			h.Set("Retry-After", wait)
 			h.Set("X-RateLimit-Reset", wait)
 		}
-		r := Reply{Vendor: vendor, Method: method, Path: path, Query: q, StatusCode: status, Header: h, Body: body, Now: testNow}
+		r := Reply{Vendor: vendor, Method: method, Path: path, RawQuery: query, StatusCode: status, Header: h, Body: body, Now: testNow}
 		env := Normalize(r)
 		for _, p := range envelopeProblems(r, env) {
 			t.Error(p)

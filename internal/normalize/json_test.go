@@ -3,6 +3,7 @@ package normalize
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -238,6 +239,18 @@ func TestCountsPickedOrWalked(t *testing.T) {
 		walked := validationDetails(Envelope{Job: &Job{State: JobCompleted}}, b.obj, nil)
 		if !reflect.DeepEqual(picked, walked) {
 			t.Errorf("job, %d distinct: picked %+v, walked %+v", distinct, picked.Job, walked.Job)
+		}
+	}
+}
+
+// TestQueryIDReadsAsParseQuery: queryID reads the id as url.ParseQuery then Get would.
+func TestQueryIDReadsAsParseQuery(t *testing.T) {
+	for _, q := range []string{"", "id=abc", "foo=1&id=a%20b", "id=1&id=2", "id", "id=", "%69d=x", "id=%zz&id=ok",
+		"id=a;b", "x=1;id=2&id=3", "&&id=+plus+", "ID=up", "id=%C3%28", "id=a&b", "=v&id=w"} {
+		vals, _ := url.ParseQuery(q)
+		want := strings.ToValidUTF8(vals.Get("id"), "\uFFFD")
+		if got := queryID(Reply{RawQuery: q}); got != want {
+			t.Errorf("queryID(%q) = %q, want %q", q, got, want)
 		}
 	}
 }

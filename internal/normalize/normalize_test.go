@@ -45,8 +45,7 @@ func loadCase(t testing.TB, file, vendor string) Reply {
 	if c.Body != nil && c.BodyText != nil {
 		t.Fatalf("%s: both body and body_text", file)
 	}
-	q, err := url.ParseQuery(c.Query)
-	if err != nil {
+	if _, err := url.ParseQuery(c.Query); err != nil {
 		t.Fatalf("%s: query: %v", file, err)
 	}
 	h := http.Header{}
@@ -55,7 +54,7 @@ func loadCase(t testing.TB, file, vendor string) Reply {
 			h.Add(k, v)
 		}
 	}
-	r := Reply{Vendor: vendor, Method: c.Method, Path: c.Path, Query: q, StatusCode: c.Status, Header: h, Now: testNow}
+	r := Reply{Vendor: vendor, Method: c.Method, Path: c.Path, RawQuery: c.Query, StatusCode: c.Status, Header: h, Now: testNow}
 	switch {
 	case c.Body != nil:
 		r.Body = c.Body

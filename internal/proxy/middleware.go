@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/enrichproxy/enrichproxy/internal/normalize"
 )
@@ -28,6 +29,26 @@ type record struct {
 	upstreamStatus int
 	attempts       int
 	breaker        string
+
+	// For the access line only.
+	method, route string
+	duration      time.Duration
+}
+
+// MarshalLogObject writes the access line's fields (SPEC 9), and nothing else: one
+// inline zap field rather than ten keeps the line from allocating them on every request.
+func (rec *record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("request_id", rec.id)
+	enc.AddString("method", rec.method)
+	enc.AddString("vendor", rec.vendor)
+	enc.AddString("operation", string(rec.op))
+	enc.AddString("route", rec.route)
+	enc.AddString("status", string(rec.status))
+	enc.AddInt64("upstream_status", int64(rec.upstreamStatus))
+	enc.AddInt64("attempts", int64(rec.attempts))
+	enc.AddInt64("duration_ms", rec.duration.Milliseconds())
+	enc.AddString("breaker", rec.breaker)
+	return nil
 }
 
 type recordKey struct{}
@@ -135,22 +156,11 @@ func (s *Server) logAccess(r *http.Request, rec *record, d time.Duration) {
 		s.m.Request(rec.vendor, string(rec.op), string(rec.status), string(rec.qual), d)
 	}
 	if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
-		route := ""
+		rec.method, rec.duration = r.Method, d
 		if rc := chi.RouteContext(r.Context()); rc != nil {
-			route = rc.RoutePattern()
+			rec.route = rc.RoutePattern()
 		}
-		ce.Write(
-			zap.String("request_id", rec.id),
-			zap.String("method", r.Method),
-			zap.String("vendor", rec.vendor),
-			zap.String("operation", string(rec.op)),
-			zap.String("route", route),
-			zap.String("status", string(rec.status)),
-			zap.Int("upstream_status", rec.upstreamStatus),
-			zap.Int("attempts", rec.attempts),
-			zap.Int64("duration_ms", d.Milliseconds()),
-			zap.String("breaker", rec.breaker),
-		)
+		ce.Write(zap.Inline(rec))
 	}
 }
 

@@ -197,7 +197,6 @@ func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, er
 	if req.RawQuery != "" {
 		target += "?" + req.RawQuery
 	}
-	query, _ := url.ParseQuery(req.RawQuery)
 
 	var last outcome // the previous attempt's, for a retry the breaker refuses
 	for n := 1; ; n++ {
@@ -220,7 +219,7 @@ func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, er
 			return out, err
 		}
 		out.Attempts = n
-		o := c.attempt(ctx, req, target, header, query, out)
+		o := c.attempt(ctx, req, target, header, out)
 		last = o
 		if err := ctx.Err(); err != nil {
 			// The request's own deadline or the client's disconnect ended the attempt.
@@ -301,7 +300,7 @@ func (o outcome) final() error {
 
 // attempt makes one call and records its answer in out. The work before and after the
 // call is in functions of their own, off the stack while the vendor is waited for.
-func (c *Client) attempt(ctx context.Context, req *Request, target string, header http.Header, query url.Values, out *Outcome) outcome {
+func (c *Client) attempt(ctx context.Context, req *Request, target string, header http.Header, out *Outcome) outcome {
 	actx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.attemptTimeout(), func() { cancel(errAttemptTimeout) })
 	keep := false // the body outlives this function when streamed
@@ -324,7 +323,7 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 	if err != nil {
 		return c.failed(actx, err, sent.Load(), began, req.RequestID, out.Attempts)
 	}
-	o, streamed := c.read(actx, resp, req, query, out, began)
+	o, streamed := c.read(actx, resp, req, out, began)
 	if streamed {
 		keep = true
 		timer.Stop() // a download is bounded by the request's deadline, not the attempt's
@@ -357,7 +356,7 @@ func newVendorRequest(ctx context.Context, req *Request, target string, header h
 // a body over the limit, left in out.Stream for the caller to pass through (streamed).
 //
 //go:noinline
-func (c *Client) read(actx context.Context, resp *http.Response, req *Request, query url.Values, out *Outcome, began time.Time) (o outcome, streamed bool) {
+func (c *Client) read(actx context.Context, resp *http.Response, req *Request, out *Outcome, began time.Time) (o outcome, streamed bool) {
 	out.StatusCode, out.Header, out.Body, out.Stream = resp.StatusCode, resp.Header, nil, nil
 	if normalize.Streamed(resp.StatusCode, resp.Header) {
 		out.Stream = resp.Body
@@ -365,7 +364,7 @@ func (c *Client) read(actx context.Context, resp *http.Response, req *Request, q
 		st, _ := normalize.StatusForCode(resp.StatusCode)
 		return outcome{status: st, code: resp.StatusCode, sent: true}, true
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	body, err := readUpTo(resp.Body, resp.ContentLength, c.maxBody+1)
 	if err != nil {
 		resp.Body.Close()
 		return c.failed(actx, err, true, began, req.RequestID, out.Attempts), false
@@ -384,7 +383,7 @@ func (c *Client) read(actx context.Context, resp *http.Response, req *Request, q
 
 	out.Body = body
 	out.Envelope = normalize.Normalize(normalize.Reply{
-		Vendor: c.name, Method: req.Method, Path: req.Path, Query: query,
+		Vendor: c.name, Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
 		StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Now: time.Now(),
 	})
 	if cr := out.Envelope.Credits; cr != nil {
@@ -399,6 +398,35 @@ func (c *Client) read(actx context.Context, resp *http.Response, req *Request, q
 		o.errCode = out.Envelope.Error.Code
 	}
 	return o, false
+}
+
+// readUpTo reads r to its end or to limit bytes, whichever comes first. An answer that
+// says its length gets one buffer of that length (io.ReadAll would grow one from 512
+// bytes, copying).
+func readUpTo(r io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 || length >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	// Read on to EOF (net/http's bodies end where Content-Length says): a connection is
+	// reused once its answer has been read to the end.
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			more, err := io.ReadAll(io.LimitReader(r, limit-length-1))
+			return append(append(buf, one[0]), more...), err
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // failed records an attempt that ended without an answer.

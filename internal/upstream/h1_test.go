@@ -978,3 +978,28 @@ func TestH1Concurrent(t *testing.T) {
 		t.Fatalf("server accepted %d connections for %d concurrent callers", n, workers)
 	}
 }
+
+// TestReadUpTo: a body read whole whatever its declared length says, within the limit.
+func TestReadUpTo(t *testing.T) {
+	for _, tc := range []struct {
+		body          string
+		length, limit int64
+		want          string
+	}{
+		{"hello", 5, 100, "hello"},
+		{"hello", -1, 100, "hello"},
+		{"hello", -1, 3, "hel"},
+		{"hello", 5, 3, "hel"},
+		{"", 0, 10, ""},
+		{"hello world", 5, 100, "hello world"}, // longer than it said: still whole
+		{"hello world", 5, 8, "hello wo"},
+	} {
+		got, err := readUpTo(strings.NewReader(tc.body), tc.length, tc.limit)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("readUpTo(%q, %d, %d) = %q, %v; want %q", tc.body, tc.length, tc.limit, got, err, tc.want)
+		}
+	}
+	if _, err := readUpTo(strings.NewReader("hel"), 5, 100); err == nil {
+		t.Error("a body shorter than its length: got no error")
+	}
+}
