@@ -108,7 +108,11 @@ func Streamed(statusCode int, h http.Header) bool {
 	if !is2xx(statusCode) {
 		return false
 	}
-	if mediaType(h.Get("Content-Disposition")) == "attachment" {
+	cd := h.Get("Content-Disposition")
+	if ct := h.Get("Content-Type"); cd == "" && len(ct) >= 16 && strings.EqualFold(ct[:16], "application/json") {
+		return false // the answer of almost every call, without parsing it
+	}
+	if mediaType(cd) == "attachment" {
 		return true
 	}
 	mt := mediaType(h.Get("Content-Type"))

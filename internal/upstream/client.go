@@ -160,7 +160,8 @@ func (c *Client) CircuitState() float64 { return c.breaker.state() }
 // BreakerState is the breaker's state name for logs.
 func (c *Client) BreakerState() string { return c.breaker.stateName() }
 
-// errAttemptTimeout is the cause of an attempt's context when its own timeout fired.
+// errAttemptTimeout is the cause of an attempt's context when its own timeout fired, or
+// what h1Transport's error wraps when the attempt's deadline passed.
 var errAttemptTimeout = errors.New("attempt timed out")
 
 // Do forwards req to the vendor: admission (remembered quota, cool-down, rate limit),
@@ -300,12 +301,21 @@ func (o outcome) final() error {
 
 // attempt makes one call and records its answer in out. The work before and after the
 // call is in functions of their own, off the stack while the vendor is waited for.
+// h1Transport bounds the attempt itself (a deadline on its connection); net/http's
+// transport is bounded through the request's context, cancelled by a timer.
 func (c *Client) attempt(ctx context.Context, req *Request, target string, header http.Header, out *Outcome) outcome {
-	actx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(c.attemptTimeout(), func() { cancel(errAttemptTimeout) })
+	timeout := c.attemptTimeout()
+	h1, native := c.rt.(*h1Transport)
+	actx := ctx
+	var cancel context.CancelCauseFunc
+	var timer *time.Timer
+	if !native {
+		actx, cancel = context.WithCancelCause(ctx)
+		timer = time.AfterFunc(timeout, func() { cancel(errAttemptTimeout) })
+	}
 	keep := false // the body outlives this function when streamed
 	defer func() {
-		if !keep {
+		if !native && !keep {
 			timer.Stop()
 			cancel(nil)
 		}
@@ -319,15 +329,25 @@ func (c *Client) attempt(ctx context.Context, req *Request, target string, heade
 		return outcome{err: err}
 	}
 	began := time.Now()
-	resp, err := c.rt.RoundTrip(hreq)
+	var resp *http.Response
+	if native {
+		resp, err = h1.roundTripWithin(hreq, timeout)
+	} else {
+		resp, err = c.rt.RoundTrip(hreq)
+	}
 	if err != nil {
 		return c.failed(actx, err, sent.Load(), began, req.RequestID, out.Attempts)
 	}
 	o, streamed := c.read(actx, resp, req, out, began)
 	if streamed {
-		keep = true
-		timer.Stop() // a download is bounded by the request's deadline, not the attempt's
-		out.Stream = &cancelBody{ReadCloser: out.Stream, cancel: func() { cancel(nil) }}
+		// A download is bounded by the request's deadline, not the attempt's.
+		if b, ok := resp.Body.(*h1Body); ok {
+			b.unbind()
+		} else if !native {
+			keep = true
+			timer.Stop()
+			out.Stream = &cancelBody{ReadCloser: out.Stream, cancel: func() { cancel(nil) }}
+		}
 	}
 	return o
 }
@@ -341,12 +361,13 @@ func newVendorRequest(ctx context.Context, req *Request, target string, header h
 	} else {
 		sent.Store(true)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, bytes.NewReader(req.Body))
+	var body io.Reader = http.NoBody
+	if len(req.Body) > 0 {
+		body = bytes.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, body)
 	if err != nil {
 		return nil, err
-	}
-	if len(req.Body) == 0 {
-		hreq.Body, hreq.GetBody, hreq.ContentLength = http.NoBody, nil, 0
 	}
 	hreq.Header = header
 	return hreq, nil
@@ -431,7 +452,7 @@ func readUpTo(r io.Reader, length, limit int64) ([]byte, error) {
 
 // failed records an attempt that ended without an answer.
 func (c *Client) failed(actx context.Context, err error, sent bool, began time.Time, requestID string, n int) outcome {
-	timedOut := errors.Is(context.Cause(actx), errAttemptTimeout)
+	timedOut := errors.Is(context.Cause(actx), errAttemptTimeout) || errors.Is(err, errAttemptTimeout)
 	code := "transport"
 	if timedOut || errors.Is(err, context.DeadlineExceeded) {
 		code = "timeout"

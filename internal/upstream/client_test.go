@@ -3,7 +3,9 @@ package upstream
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -691,4 +693,56 @@ func TestDoConcurrentSafety(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestDoDownloadOutlivesAttemptTimeout: a streamed answer (a file) is bounded by the
+// request's deadline, not the attempt's timeout, with either transport: its body is read
+// whole although it takes longer than the attempt may.
+func TestDoDownloadOutlivesAttemptTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tr   func() http.RoundTripper
+	}{
+		{"h1", func() http.RoundTripper { return newH1Transport() }},
+		{"net/http", func() http.RoundTripper { return &http.Transport{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			more := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/csv")
+				w.Header().Set("Content-Disposition", `attachment; filename="r.csv"`)
+				io.WriteString(w, "email\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-more:
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(w, "a@b.c\n")
+			}))
+			defer srv.Close()
+			tr := tc.tr()
+			defer tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+			pol := testPolicy(srv.URL)
+			pol.AttemptTimeout = 50 * time.Millisecond
+			c, _ := newClient(t, Config{Name: normalize.ECore, Policy: pol, Transport: tr})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			out, err := c.Do(ctx, &Request{Method: http.MethodGet, Path: "/validation/jobs/1/download/"})
+			if err != nil || out.Stream == nil {
+				t.Fatalf("got %v, stream %v; want a streamed answer", err, out.Stream != nil)
+			}
+			defer out.Stream.Close()
+			first := make([]byte, 6)
+			if _, err := io.ReadFull(out.Stream, first); err != nil {
+				t.Fatalf("first part: %v", err)
+			}
+			<-time.After(3 * pol.AttemptTimeout) // the attempt's timeout is well past
+			close(more)
+			rest, err := io.ReadAll(out.Stream)
+			if got := string(first) + string(rest); err != nil || got != "email\na@b.c\n" {
+				t.Fatalf("got %q, %v; want the whole file", got, err)
+			}
+		})
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -102,14 +104,27 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<10)
 // RoundTrip sends req and returns the vendor's answer; its body must be read to the end
 // or closed for the connection to be reused.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTripWithin(req, 0)
+}
+
+// roundTripWithin is RoundTrip for one attempt of a call: unless timeout is 0, the
+// connection, the request, the answer and its body must be through within timeout (a
+// deadline on the connection: no timer or context of its own per attempt), else the
+// call fails with an error that wraps errAttemptTimeout. The request's context still
+// ends it at any point.
+func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) (*http.Response, error) {
 	ctx := req.Context()
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
 	replayable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 	for retried := false; ; retried = true {
-		pc, reused, err := t.conn(ctx, addr, replayable)
+		pc, reused, err := t.conn(ctx, addr, replayable, deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -133,22 +148,24 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // conn returns an idle connection to addr or dials a new one. A connection for a request
 // that cannot be sent twice is checked first: the vendor may have closed it while idle.
-func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool) (*h1Conn, bool, error) {
+func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, deadline time.Time) (*h1Conn, bool, error) {
 	for {
 		pc := t.takeIdle(addr)
 		if pc == nil {
 			break
 		}
-		if replayable || connAlive(pc.conn) {
+		// Before the peek: the deadline of the connection's last call may have passed.
+		if err := pc.conn.SetDeadline(deadline); err == nil && (replayable || connAlive(pc.conn)) {
 			return pc, true, nil
 		}
 		pc.conn.Close()
 	}
-	conn, err := t.dial(ctx, addr)
+	conn, err := t.dial(ctx, addr, deadline)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, false, ctxErr
-		}
+		return nil, false, callError(ctx, err)
+	}
+	if err := conn.SetDeadline(deadline); err != nil {
+		conn.Close()
 		return nil, false, err
 	}
 	pc := &h1Conn{t: t, addr: addr, conn: conn, r: headerLimitReader{conn: conn, n: -1}}
@@ -166,10 +183,12 @@ type dialed struct {
 // into the net package, and on the caller's goroutine it would double the stack of every
 // request waiting for a vendor, for as long as it waits (docs/benchmarks.md). The dial
 // ends with ctx, so the wait is bounded by it.
-func (t *h1Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
+func (t *h1Transport) dial(ctx context.Context, addr string, deadline time.Time) (net.Conn, error) {
 	ch := make(chan dialed, 1)
 	go func() {
-		conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+		d := t.dialer
+		d.Deadline = deadline
+		conn, err := d.DialContext(ctx, "tcp", addr)
 		ch <- dialed{conn, err}
 	}()
 	d := <-ch
@@ -225,14 +244,22 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 // is done.
 func (pc *h1Conn) interrupt() { pc.conn.SetDeadline(aLongTimeAgo) }
 
-// fail closes the connection after an error and says why the call ended: the request's
-// context when it is done, else err. errClosedIdle is kept only for a reused connection;
-// the caller decides.
+// fail closes the connection after an error and says why the call ended (callError).
 func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
 	stop()
 	pc.conn.Close()
+	return callError(ctx, err)
+}
+
+// callError says why a call ended: the request's context when it is done (its interrupt
+// is a deadline in the past), the attempt's timeout when the connection's deadline passed,
+// else err as it is.
+func callError(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", errAttemptTimeout, err)
 	}
 	return err
 }
@@ -258,11 +285,22 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.release(b.reuse)
 	case err != nil:
 		b.release(false)
-		if ctxErr := b.ctx.Err(); ctxErr != nil {
-			err = ctxErr
-		}
+		err = callError(b.ctx, err)
 	}
 	return n, err
+}
+
+// unbind lifts the attempt's timeout from the rest of the body (a download is bounded by
+// the request's context only).
+func (b *h1Body) unbind() {
+	if b.done {
+		return
+	}
+	b.pc.conn.SetDeadline(time.Time{})
+	// The context's interrupt may have run just before: it must still hold.
+	if b.ctx.Err() != nil {
+		b.pc.interrupt()
+	}
 }
 
 // Close before the end closes the connection: what is left of the answer is not read.
