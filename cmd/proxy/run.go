@@ -71,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log, flushLog := newLogger(stdout, cfg.LogLevel)
 	defer flushLog()
+	if limit, from := setMemoryLimit(getenv); limit > 0 {
+		log.Info("memory limit", zap.Int64("gomemlimit_bytes", limit), zap.String("from", from))
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
