@@ -10,9 +10,8 @@ import (
 )
 
 // rawPassHeaders are the vendor's response headers an SDK may read, passed through
-// unchanged in drop-in mode.
-var rawPassHeaders = []string{"Content-Type", "Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining",
-	"X-Ratelimit-Reset", "Www-Authenticate", "Allow"}
+// unchanged in drop-in mode (also all that a cached answer keeps).
+var rawPassHeaders = upstream.PassHeaders
 
 // writeRaw answers in drop-in mode (SPEC 10): the vendor's own status and body, byte for
 // byte, with its content type and Retry-After, plus the X-Enrich-* headers saying what

@@ -27,6 +27,11 @@ type cache struct {
 	bytes int
 }
 
+// PassHeaders are the vendor answer headers the proxy passes on with an answer read
+// whole (drop-in mode, SPEC 10): all that a cached answer keeps of its headers.
+var PassHeaders = []string{"Content-Type", "Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining",
+	"X-Ratelimit-Reset", "Www-Authenticate", "Allow"}
+
 type cacheEntry struct {
 	key     string
 	out     Outcome
@@ -72,7 +77,19 @@ func (c *cache) put(key string, out *Outcome, now time.Time) {
 	if el, ok := c.items[key]; ok {
 		c.remove(el)
 	}
-	c.items[key] = c.order.PushFront(&cacheEntry{key: key, out: *out, expires: now.Add(c.ttl)})
+	// Only the headers an answer passes on are kept: the cache is live heap that every
+	// collection walks, and a vendor's full header map is most of an entry otherwise.
+	kept := *out
+	kept.Header = nil
+	for _, k := range PassHeaders {
+		if vs := out.Header[k]; len(vs) > 0 {
+			if kept.Header == nil {
+				kept.Header = make(http.Header, 1)
+			}
+			kept.Header[k] = vs
+		}
+	}
+	c.items[key] = c.order.PushFront(&cacheEntry{key: key, out: kept, expires: now.Add(c.ttl)})
 	c.bytes += len(out.Body)
 	for c.order.Len() > c.entries || c.bytes > maxCacheBytes {
 		c.remove(c.order.Back())

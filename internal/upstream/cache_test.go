@@ -81,3 +81,19 @@ func TestFinalAndCacheable(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheKeepsOnlyPassedHeaders: a cached answer keeps the headers an answer passes on
+// (drop-in mode), not the vendor's whole header map.
+func TestCacheKeepsOnlyPassedHeaders(t *testing.T) {
+	now := time.Now()
+	c := newCache(time.Minute, 10)
+	c.put("k", &Outcome{Header: http.Header{"Content-Type": {"application/json"}, "Date": {"x"}, "Server": {"y"}}}, now)
+	got := c.get("k", now)
+	if got == nil || len(got.Header) != 1 || got.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("got %+v, want only Content-Type kept", got)
+	}
+	c.put("none", &Outcome{Header: http.Header{"Date": {"x"}}}, now)
+	if got := c.get("none", now); got == nil || got.Header != nil {
+		t.Fatalf("got %+v, want no header kept", got)
+	}
+}
