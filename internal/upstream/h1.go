@@ -55,14 +55,18 @@ func newH1Transport() *h1Transport {
 	}
 }
 
-// h1Conn is one connection to a vendor and its read buffer.
+// h1Conn is one connection to a vendor. Its read buffer is taken from a pool once the
+// answer starts to arrive, and given back when the answer has been read: a connection
+// waiting for a slow vendor, or idle, holds none.
 type h1Conn struct {
 	t      *h1Transport
 	addr   string
 	conn   net.Conn
 	r      headerLimitReader
-	br     *bufio.Reader
+	br     *bufio.Reader // while an answer is read; nil otherwise
 	idleAt time.Time
+	// interruptFunc is interrupt, made once: a method value made per call allocates.
+	interruptFunc func()
 }
 
 // headerLimitReader bounds what an answer's headers may take: n bytes while they are
@@ -97,9 +101,12 @@ var errClosedIdle = errors.New("vendor closed an idle connection")
 // return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// writers are the buffers requests are written through; a connection holds none while
-// it waits for an answer.
-var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<10) }}
+// writers and readers are the buffers requests are written through and answers read
+// through; a connection holds none while it waits for an answer.
+var (
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<10) }}
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+)
 
 // RoundTrip sends req and returns the vendor's answer; its body must be read to the end
 // or closed for the connection to be reused.
@@ -128,7 +135,7 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 		if err != nil {
 			return nil, err
 		}
-		resp, err := pc.roundTrip(ctx, req)
+		resp, err := pc.roundTrip(ctx, req, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -169,7 +176,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, de
 		return nil, false, err
 	}
 	pc := &h1Conn{t: t, addr: addr, conn: conn, r: headerLimitReader{conn: conn, n: -1}}
-	pc.br = bufio.NewReaderSize(&pc.r, 2<<10)
+	pc.interruptFunc = pc.interrupt
 	return pc, false, nil
 }
 
@@ -195,9 +202,17 @@ func (t *h1Transport) dial(ctx context.Context, addr string, deadline time.Time)
 	return d.conn, d.err
 }
 
-// roundTrip writes req and reads the answer's headers.
-func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, pc.interrupt)
+// roundTrip writes req and reads the answer's headers. On a reused connection, a write
+// that fails or an answer that ends before its first byte is the vendor having closed
+// the connection while it was idle (errClosedIdle).
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, reused bool) (*http.Response, error) {
+	closedIdle := func(err error) error {
+		if reused {
+			return fmt.Errorf("%w: %w", errClosedIdle, err)
+		}
+		return err
+	}
+	stop := context.AfterFunc(ctx, pc.interruptFunc)
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(pc.conn)
 	err := req.Write(bw)
@@ -207,14 +222,21 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
-		// A write that fails on a reused connection failed before the vendor read the
-		// request: the connection was closed while idle.
-		return nil, pc.fail(ctx, stop, errors.Join(errClosedIdle, err))
+		return nil, pc.fail(ctx, stop, closedIdle(err))
 	}
+	// Wait for the answer's first byte without a buffer, then take one.
+	if err := waitReadable(pc.conn); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
+			err = closedIdle(err)
+		}
+		return nil, pc.fail(ctx, stop, err)
+	}
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.r)
 	pc.r.n = pc.t.maxHeaderBytes
 	if _, err := pc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
-			err = errors.Join(errClosedIdle, err)
+			err = closedIdle(err)
 		}
 		return nil, pc.fail(ctx, stop, err)
 	}
@@ -248,7 +270,21 @@ func (pc *h1Conn) interrupt() { pc.conn.SetDeadline(aLongTimeAgo) }
 func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
 	stop()
 	pc.conn.Close()
+	pc.putReader()
 	return callError(ctx, err)
+}
+
+// putReader gives the read buffer back to the pool, reporting whether it held nothing
+// more: bytes after an answer mean the connection cannot carry another request.
+func (pc *h1Conn) putReader() (empty bool) {
+	if pc.br == nil {
+		return true
+	}
+	empty = pc.br.Buffered() == 0
+	pc.br.Reset(nil)
+	readers.Put(pc.br)
+	pc.br = nil
+	return empty
 }
 
 // callError says why a call ended: the request's context when it is done (its interrupt
@@ -315,6 +351,9 @@ func (b *h1Body) Close() error {
 // request, and is closed otherwise.
 func (b *h1Body) release(reuse bool) {
 	b.done = true
+	if !b.pc.putReader() {
+		reuse = false
+	}
 	// stop reports false when the context's interrupt already ran or is running: the
 	// connection's deadline is then in the past, or about to be.
 	if !b.stop() || !reuse {
