@@ -67,6 +67,7 @@ type h1Conn struct {
 	idleAt time.Time
 	// interruptFunc is interrupt, made once: a method value made per call allocates.
 	interruptFunc func()
+	peek          peeker
 }
 
 // headerLimitReader bounds what an answer's headers may take: n bytes while they are
@@ -162,7 +163,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, de
 			break
 		}
 		// Before the peek: the deadline of the connection's last call may have passed.
-		if err := pc.conn.SetDeadline(deadline); err == nil && (replayable || connAlive(pc.conn)) {
+		if err := pc.conn.SetDeadline(deadline); err == nil && (replayable || pc.peek.alive()) {
 			return pc, true, nil
 		}
 		pc.conn.Close()
@@ -177,6 +178,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, de
 	}
 	pc := &h1Conn{t: t, addr: addr, conn: conn, r: headerLimitReader{conn: conn, n: -1}}
 	pc.interruptFunc = pc.interrupt
+	pc.peek.init(conn)
 	return pc, false, nil
 }
 
@@ -225,7 +227,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, reused bool)
 		return nil, pc.fail(ctx, stop, closedIdle(err))
 	}
 	// Wait for the answer's first byte without a buffer, then take one.
-	if err := waitReadable(pc.conn); err != nil {
+	if err := pc.peek.wait(); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnReset(err) {
 			err = closedIdle(err)
 		}

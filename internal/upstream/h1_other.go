@@ -4,11 +4,13 @@ package upstream
 
 import "net"
 
-// connAlive cannot peek without blocking here: the connection is taken as open.
-func connAlive(net.Conn) bool { return true }
+// peeker cannot look at a descriptor here: a connection is taken as open, and the answer
+// is waited for with a buffer.
+type peeker struct{}
 
-// waitReadable returns at once here: the answer is waited for with a buffer.
-func waitReadable(net.Conn) error { return nil }
+func (p *peeker) init(net.Conn) {}
+func (p *peeker) alive() bool   { return true }
+func (p *peeker) wait() error   { return nil }
 
 // isConnReset is false here: an error on a reused connection is returned as is.
 func isConnReset(error) bool { return false }

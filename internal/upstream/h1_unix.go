@@ -10,58 +10,66 @@ import (
 	"syscall"
 )
 
-// connAlive reports whether an idle connection is still open and quiet: the vendor has
-// neither closed it nor sent anything on it (a peek that would block).
-func connAlive(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK)
-		return true
-	})
-	return err == nil && alive
+// peeker looks at a connection's descriptor without reading from it: whether the vendor
+// closed it or sent something, and waiting for an answer without a buffer. It is made
+// once per connection, with the function it hands to RawConn.Read, so that a call
+// allocates nothing.
+type peeker struct {
+	rc    syscall.RawConn // nil when the connection has no descriptor
+	fn    func(fd uintptr) bool
+	block bool // fn waits for something to read (else it only looks)
+	n     int
+	err   error
+	b     [1]byte
 }
 
-// waitReadable waits until c has something to read, or the vendor closed it (io.EOF),
-// without a buffer: a connection waiting for an answer holds no read buffer. It ends
-// with the connection's deadline, as a read would.
-func waitReadable(c net.Conn) error {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	var b [1]byte
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if rerr != syscall.EINTR {
-				break
-			}
+func (p *peeker) init(c net.Conn) {
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			p.rc = rc
+			p.fn = p.peek
 		}
-		// EAGAIN: nothing yet, wait for the poller to say there is.
-		return rerr != syscall.EAGAIN && rerr != syscall.EWOULDBLOCK
-	})
-	switch {
+	}
+}
+
+// peek is the function RawConn.Read runs: true when done, false to wait for the poller
+// to say there is something to read. It always looks first: the poller's readiness is
+// reset before it runs, so data that came before would not wake a wait.
+func (p *peeker) peek(fd uintptr) bool {
+	for {
+		p.n, _, p.err = syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if p.err != syscall.EINTR {
+			break
+		}
+	}
+	return !p.block || (p.err != syscall.EAGAIN && p.err != syscall.EWOULDBLOCK)
+}
+
+// alive reports whether an idle connection is still open and quiet: the vendor has
+// neither closed it nor sent anything on it.
+func (p *peeker) alive() bool {
+	if p.rc == nil {
+		return true
+	}
+	p.block = false
+	err := p.rc.Read(p.fn)
+	return err == nil && (errors.Is(p.err, syscall.EAGAIN) || errors.Is(p.err, syscall.EWOULDBLOCK))
+}
+
+// wait waits until the connection has something to read, or the vendor closed it
+// (io.EOF), without a buffer: a connection waiting for an answer holds no read buffer.
+// It ends with the connection's deadline, as a read would.
+func (p *peeker) wait() error {
+	if p.rc == nil {
+		return nil
+	}
+	p.block = true
+	switch err := p.rc.Read(p.fn); {
 	case err != nil:
 		return err
-	case rerr != nil:
-		return os.NewSyscallError("recvfrom", rerr)
-	case n == 0:
+	case p.err != nil:
+		return os.NewSyscallError("recvfrom", p.err)
+	case p.n == 0:
 		return io.EOF
 	}
 	return nil
