@@ -130,5 +130,25 @@ func envelopeProblems(r Reply, env Envelope) []string {
 			}
 		}
 	}
+	if p := appendJSONProblem(env); p != "" {
+		bad("%s", p)
+	}
 	return out
+}
+
+// appendJSONProblem says how AppendJSON differs from encoding/json on env, if it does.
+func appendJSONProblem(env Envelope) string {
+	want, err := json.Marshal(env)
+	got, ok := env.AppendJSON([]byte("prefix"))
+	switch {
+	case !ok && string(got) != "prefix":
+		return fmt.Sprintf("AppendJSON declined but appended %q", got)
+	case !ok:
+		return ""
+	case err != nil:
+		return fmt.Sprintf("AppendJSON wrote %q where encoding/json fails: %v", got, err)
+	case string(got) != "prefix"+string(want):
+		return fmt.Sprintf("AppendJSON wrote %s, encoding/json %s", got[len("prefix"):], want)
+	}
+	return ""
 }

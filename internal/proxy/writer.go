@@ -92,13 +92,16 @@ func (s *Server) writeEnvelope(w http.ResponseWriter, r *http.Request, env norma
 		}
 	}()
 	buf.Grow(512 + len(env.Data))
-	if err := json.NewEncoder(buf).Encode(env); err != nil { // cannot happen with these types
+	if b, ok := env.AppendJSON(buf.AvailableBuffer()); ok {
+		buf.Write(b) // in place: b is buf's own free space
+	} else if err := json.NewEncoder(buf).Encode(env); err == nil {
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	} else { // cannot happen with these types
 		s.log.Error("encode envelope", zap.String("request_id", rec.id), zap.Error(err))
 		buf.Reset()
-		buf.WriteString(`{"status":"internal","vendor":"","operation":"other","request_id":"","error":{"code":"internal"}}` + "\n")
+		buf.WriteString(`{"status":"internal","vendor":"","operation":"other","request_id":"","error":{"code":"internal"}}`)
 		env.Data = nil
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
 	if env.Data != nil {
 		buf.Truncate(buf.Len() - 1) // the closing brace, reopened for data
 		buf.WriteString(`,"data":`)

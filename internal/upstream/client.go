@@ -53,6 +53,8 @@ type Client struct {
 	flights flights
 	// secretKey names the configured credential in limiter and cache keys.
 	secretKey string
+	// secretHeader is Enrow's credential header value when configured.
+	secretHeader []string
 }
 
 // Request is one client request to forward.
@@ -120,6 +122,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.secret != "" {
 		c.secretKey = credentialKey(c.name, c.credential(nil, "/"))
+		c.secretHeader = []string{c.secret}
 	}
 	c.breaker = newBreaker(cfg.Name, cfg.Policy.Breaker, time.Now, func(to string) {
 		c.m.CircuitTransition(cfg.Name, to)
@@ -193,7 +196,7 @@ func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, er
 	if left, err := c.limits.HoldLeft(ctx, "quota:"+key); err == nil && left > 0 {
 		return out, quotaRemembered(left)
 	}
-	c.budget.request(time.Now())
+	c.budget.request(start)
 	target := c.base + req.Path
 	if req.RawQuery != "" {
 		target += "?" + req.RawQuery
@@ -488,6 +491,9 @@ func (c *Client) attemptTimeout() time.Duration {
 // deadline and the policy's waits; it answers local_rate_limited at once when a wait cannot
 // fit, without calling the vendor.
 func (c *Client) admit(ctx context.Context, method, key string) error {
+	if !c.pol.coolsDown(method) && !c.pol.shaped(method) {
+		return nil // nothing holds this method back (Enrow's GETs, by default)
+	}
 	began := time.Now()
 	waited := false
 	for {

@@ -47,15 +47,17 @@ func (c *Client) outboundHeader(in http.Header, path, requestID string) http.Hea
 		}
 	}
 	if requestID != "" {
-		out.Set("X-Request-Id", requestID)
+		out["X-Request-Id"] = []string{requestID}
 	}
 	// The other vendor's credential header is never forwarded (both were left out above).
-	if cred := c.credential(in, path); cred != "" {
-		if c.name == "enrow" {
-			out.Set(headerEnrowKey, cred)
-		} else {
-			out.Set(headerAuth, cred)
-		}
+	name := headerAuth
+	if c.name == "enrow" {
+		name = headerEnrowKey
+	}
+	if c.secret != "" && c.name == "enrow" {
+		out[name] = c.secretHeader // the same for every request: made once, never written to
+	} else if cred := c.credential(in, path); cred != "" {
+		out[name] = []string{cred}
 	}
 	return out
 }
