@@ -75,20 +75,30 @@ stop_all() {
 	BENCH_PIDS=()
 }
 
-# start_upstream [DELAY] starts the stand-in; sets UPSTREAM_PID and UPSTREAM (host:port).
+# start_upstream [DELAY] starts the stand-in; sets UPSTREAM_PID, UPSTREAM (host:port) and
+# UPSTREAM_URL. With SCHEME=https the stand-in serves HTTPS (HTTP/2 to the Go proxies)
+# with a self-signed certificate that every process started after trusts: SSL_CERT_FILE
+# is exported.
 start_upstream() {
-	local f="$WORK/upstream.$RANDOM.addr"
-	"$WORK/bin/upstream" -listen 127.0.0.1:0 -addr-file "$f" -delay "${1:-0s}" 2>"$WORK/upstream.log" &
+	local f="$WORK/upstream.$RANDOM.addr" tls=()
+	if [ "${SCHEME:-http}" = https ]; then
+		tls=(-tls-cert-file "$WORK/stand-in.pem")
+	fi
+	"$WORK/bin/upstream" -listen 127.0.0.1:0 -addr-file "$f" -delay "${1:-0s}" "${tls[@]}" 2>"$WORK/upstream.log" &
 	UPSTREAM_PID=$!
 	BENCH_PIDS+=("$UPSTREAM_PID")
 	UPSTREAM=$(wait_file "$f")
+	UPSTREAM_URL="${SCHEME:-http}://$UPSTREAM"
+	if [ "${SCHEME:-http}" = https ]; then
+		export SSL_CERT_FILE="$WORK/stand-in.pem"
+	fi
 }
 
 # start_gobaseline NAME (reverseproxy or forwarder) starts a Go baseline in front of
 # $UPSTREAM; sets PID, ADDR and ADMIN (host:port of its /memstats listener).
 start_gobaseline() {
 	local name=$1 f="$WORK/$1.$RANDOM.addr" g="$WORK/$1.$RANDOM.admin"
-	"$WORK/bin/$name" -upstream "http://$UPSTREAM" -listen 127.0.0.1:0 -addr-file "$f" \
+	"$WORK/bin/$name" -upstream "$UPSTREAM_URL" -listen 127.0.0.1:0 -addr-file "$f" \
 		-admin-listen 127.0.0.1:0 -admin-addr-file "$g" 2>>"$WORK/$name.log" &
 	PID=$!
 	BENCH_PIDS+=("$PID")
@@ -106,7 +116,7 @@ start_enrichproxy() {
 	port=$(freeport)
 	admin=$(freeport)
 	# shellcheck disable=SC2086
-	env ENROW_BASE_URL="http://$UPSTREAM" ENROW_API_KEY=bench-key \
+	env ENROW_BASE_URL="$UPSTREAM_URL" ENROW_API_KEY=bench-key \
 		PROXY_LISTEN="127.0.0.1:$port" PROXY_ADMIN_LISTEN="127.0.0.1:$admin" \
 		${ENRICH_ENV:-} "$WORK/bin/enrichproxy" >/dev/null 2>>"$WORK/enrichproxy.log" &
 	PID=$!
@@ -153,7 +163,7 @@ start_nginx() {
 		    server {
 		        listen 127.0.0.1:$port backlog=4096;
 		        location / {
-		            proxy_pass http://vendor;
+		            proxy_pass ${SCHEME:-http}://vendor;
 		            proxy_http_version 1.1;
 		            proxy_set_header Connection "";
 		        }

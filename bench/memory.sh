@@ -18,7 +18,11 @@
 # heap). Everything runs on 127.0.0.1 with free ports; the open-file limit is raised to
 # 20000 (a proxy holds two descriptors per in-flight request).
 #
-# Settings (environment): NS="1000 5000" DELAY=2s SETTLE=1 TARGETS="reverseproxy
+# SCHEME=https makes the stand-in an HTTPS server (HTTP/2 for the Go proxies, which is
+# what a real vendor API gives them; enrichproxy then uses net/http's transport, not its
+# own HTTP/1.1 client): the memory of held requests over TLS.
+#
+# Settings (environment): SCHEME=http NS="1000 5000" DELAY=2s SETTLE=1 TARGETS="reverseproxy
 # enrichproxy forwarder nginx" OUT=bench/out/<time> BENCH_BIN (reuse binaries built by
 # run.sh) ENRICH_ENV="" (extra environment for enrichproxy, e.g. GOMEMLIMIT=64MiB).
 set -euo pipefail
@@ -71,7 +75,7 @@ for n in $NS; do
 		esac
 		sleep "$SETTLE"
 		line=$("$WORK/bin/hold" -url "http://$ADDR$prefix/email/find/single?id=" -n "$n" -pid "$pids" \
-			-heap-url "$heap_url" -heap-format "$heap_fmt" -upstream-stats "http://$UPSTREAM/_stats")
+			-heap-url "$heap_url" -heap-format "$heap_fmt" -upstream-stats "$UPSTREAM_URL/_stats")
 		echo "$line" >"$OUT/hold-$t-$n.txt"
 		stop "$PID"
 		get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }

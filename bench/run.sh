@@ -31,7 +31,8 @@
 #
 # Settings (environment): ROUNDS=5 DURATION=5 (seconds) WARMUP=2 THREADS=2 CONNS=64
 # TARGETS="direct nginx reverseproxy forwarder enrichproxy" OUT=bench/out/<time> MEMORY=1
-# ENRICH_ENV="" (extra environment for enrichproxy, e.g. GOGC=200).
+# ENRICH_ENV="" (extra environment for enrichproxy, e.g. GOGC=200) SCHEME=http (https: the
+# stand-in speaks HTTPS and HTTP/2, as a real vendor API does; see memory.sh).
 #
 # On a 2-core machine wrk, the stand-in and the proxy under test share both cores; nothing
 # is pinned (there are not enough cores to separate them), and every target runs in the
@@ -79,7 +80,7 @@ build
 # counted against it.
 declare -A URL PREFIX PIDS
 start_upstream 0s
-URL[direct]="http://$UPSTREAM"
+URL[direct]="$UPSTREAM_URL"
 PREFIX[direct]=""
 PIDS[direct]=$UPSTREAM_PID
 for t in $TARGETS; do
@@ -113,7 +114,7 @@ for t in $TARGETS; do
 	esac
 done
 
-upstream_requests() { curl -s "http://$UPSTREAM/_stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
+upstream_requests() { curl -s ${SSL_CERT_FILE:+--cacert "$SSL_CERT_FILE"} "$UPSTREAM_URL/_stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
 
 # to_ms converts a wrk duration (812.00us, 1.20ms, 1.01s) to milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
