@@ -29,6 +29,7 @@ type record struct {
 	upstreamStatus int
 	attempts       int
 	breaker        string
+	wrote          bool // the answer's status line is written (writeHeader)
 
 	// For the access line only.
 	method, route string
@@ -118,17 +119,22 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) *requestContext {
 
 // end turns a panic into a 500 internal envelope and a log line with the stack, never a
 // dropped connection (SPEC 5), then writes the access log line and records the request
-// metrics. It must be deferred by ServeHTTP itself (recover works only there).
+// metrics. A panic once the answer has begun can no longer be said in it: the answer is
+// cut (http.ErrAbortHandler) so that the client sees it incomplete rather than a clean
+// end. It must be deferred by ServeHTTP itself (recover works only there).
 func (s *Server) end(w http.ResponseWriter, r *http.Request, rec *record, start time.Time) {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
 		}
 		s.log.Error("panic", zap.String("request_id", rec.id), zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
-		if rec.status == "" {
-			s.writeError(w, r, normalize.ErrorEnvelope(rec.vendor, rec.op, normalize.StatusInternal,
-				normalize.CodeInternal, "internal error"))
+		if rec.wrote {
+			rec.status = normalize.StatusInternal
+			s.logAccess(r, rec, time.Since(start))
+			panic(http.ErrAbortHandler)
 		}
+		s.writeError(w, r, normalize.ErrorEnvelope(rec.vendor, rec.op, normalize.StatusInternal,
+			normalize.CodeInternal, "internal error"))
 	}
 	s.logAccess(r, rec, time.Since(start))
 }

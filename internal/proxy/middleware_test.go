@@ -64,3 +64,41 @@ func TestEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicAfterTheAnswerBegan: a panic once the status line is written cuts the answer
+// (http.ErrAbortHandler, which net/http turns into a closed connection) instead of ending
+// it cleanly, and the access line says internal; a panic before, even once the envelope
+// is decided (note), is still the 500 envelope.
+func TestPanicAfterTheAnswerBegan(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	s := New(Config{Log: zap.New(core)})
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeHeader(w, r, http.StatusOK)
+		_, _ = w.Write([]byte("a,b\n"))
+		panic("boom")
+	})
+	func() {
+		defer func() {
+			if p := recover(); p != http.ErrAbortHandler {
+				t.Errorf("got panic %v, want http.ErrAbortHandler", p)
+			}
+		}()
+		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/ecore/validation/jobs/1/download/", nil))
+	}()
+	access := logs.FilterMessage("request").All()
+	if len(access) != 1 || access[0].ContextMap()["status"] != "internal" {
+		t.Errorf("got access lines %v, want one with status internal", access)
+	}
+
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env := normalize.Envelope{Status: normalize.StatusOK}
+		s.note(r, &env)
+		panic("boom")
+	})
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/enrow/account/info", nil))
+	var env normalize.Envelope
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); rec.Code != http.StatusInternalServerError || err != nil || env.Status != normalize.StatusInternal {
+		t.Errorf("got %d %s, want the 500 internal envelope", rec.Code, rec.Body)
+	}
+}

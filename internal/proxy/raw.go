@@ -37,7 +37,7 @@ func (s *Server) writeRaw(w http.ResponseWriter, r *http.Request, env normalize.
 	setEnrichHeaders(h, env)
 	h.Set("X-Upstream-Status", strconv.Itoa(out.StatusCode))
 	h.Set("Content-Length", strconv.Itoa(len(out.Body)))
-	w.WriteHeader(out.StatusCode)
+	writeHeader(w, r, out.StatusCode)
 	_, _ = w.Write(out.Body)
 }
 
@@ -68,6 +68,6 @@ func (s *Server) writeRawError(w http.ResponseWriter, r *http.Request, env norma
 	setCommonHeaders(h, env)
 	setEnrichHeaders(h, env)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
+	writeHeader(w, r, code)
 	_, _ = w.Write(body)
 }

@@ -109,8 +109,15 @@ func (s *Server) writeEnvelope(w http.ResponseWriter, r *http.Request, env norma
 		buf.WriteByte('}')
 	}
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(env.Status.HTTPCode())
+	writeHeader(w, r, env.Status.HTTPCode())
 	_, _ = w.Write(buf.Bytes())
+}
+
+// writeHeader starts the answer, and records that it has begun: after that, a panic can
+// only cut it (ServeHTTP's end).
+func writeHeader(w http.ResponseWriter, r *http.Request, code int) {
+	recordOf(r).wrote = true
+	w.WriteHeader(code)
 }
 
 // writeError writes an answer the proxy makes itself: an envelope, or in drop-in mode the
@@ -180,7 +187,7 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, vendor stri
 	}
 	setEnrichHeaders(h, env)
 	h.Set("X-Upstream-Status", strconv.Itoa(out.StatusCode))
-	w.WriteHeader(out.StatusCode)
+	writeHeader(w, r, out.StatusCode)
 	if _, err := io.Copy(w, out.Stream); err != nil {
 		s.log.Debug("stream interrupted", zap.String("request_id", recordOf(r).id), zap.Error(err))
 	}

@@ -373,6 +373,12 @@ func newVendorRequest(ctx context.Context, req *Request, target string, header h
 		return nil, err
 	}
 	hreq.Header = header
+	// As http.Client does: credentials in the base URL are sent as basic auth, unless the
+	// request has its own Authorization.
+	if u := hreq.URL.User; u != nil && header.Get("Authorization") == "" {
+		password, _ := u.Password()
+		hreq.SetBasicAuth(u.Username(), password)
+	}
 	return hreq, nil
 }
 
@@ -388,7 +394,11 @@ func (c *Client) read(actx context.Context, resp *http.Response, req *Request, o
 		st, _ := normalize.StatusForCode(resp.StatusCode)
 		return outcome{status: st, code: resp.StatusCode, sent: true}, true
 	}
-	body, err := readUpTo(resp.Body, resp.ContentLength, c.maxBody+1)
+	length := resp.ContentLength
+	if resp.Body == http.NoBody {
+		length = 0 // a HEAD's Content-Length is the GET's
+	}
+	body, err := readUpTo(resp.Body, length, c.maxBody+1)
 	if err != nil {
 		resp.Body.Close()
 		return c.failed(actx, err, true, began, req.RequestID, out.Attempts), false

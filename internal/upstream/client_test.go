@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -744,5 +745,44 @@ func TestDoDownloadOutlivesAttemptTimeout(t *testing.T) {
 				t.Fatalf("got %q, %v; want the whole file", got, err)
 			}
 		})
+	}
+}
+
+// TestDoHeadAndBaseURLCredentials: a HEAD's answer has no body whatever its
+// Content-Length says (one call, no error); credentials in the base URL go as basic auth,
+// as http.Client sends them; a client's Expect is not forwarded.
+func TestDoHeadAndBaseURLCredentials(t *testing.T) {
+	type seen struct{ method, auth, expect string }
+	calls := make(chan seen, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls <- seen{r.Method, r.Header.Get("Authorization"), r.Header.Get("Expect")}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "11")
+		if r.Method != http.MethodHead {
+			io.WriteString(w, `{"ok":true}`)
+		}
+	}))
+	defer srv.Close()
+	base := strings.Replace(srv.URL, "http://", "http://gw:s3cret@", 1)
+	c, _ := newClient(t, Config{Name: normalize.Enrow, Policy: testPolicy(base)})
+	ctx := timeoutCtx(t, 5*time.Second)
+
+	out, err := c.Do(ctx, &Request{Method: http.MethodHead, Path: "/account/info"})
+	if err != nil || out.Attempts != 1 || out.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD: got %v after %d attempts (status %d), want the answer after one", err, out.Attempts, out.StatusCode)
+	}
+	if got := <-calls; got.method != http.MethodHead || got.auth != "Basic Z3c6czNjcmV0" {
+		t.Errorf("HEAD reached the vendor as %+v, want basic auth from the base URL", got)
+	}
+	if len(calls) != 0 {
+		t.Errorf("%d more vendor calls, want none", len(calls))
+	}
+
+	h := http.Header{"Expect": {"100-continue"}}
+	if _, err := c.Do(ctx, &Request{Method: http.MethodPost, Path: "/email/find/single", Header: h, Body: []byte(`{}`)}); err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	if got := <-calls; got.expect != "" {
+		t.Errorf("the vendor got Expect %q, want none", got.expect)
 	}
 }

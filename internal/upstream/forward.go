@@ -20,7 +20,7 @@ func init() {
 	for _, h := range []string{
 		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Cookie", "Forwarded", "Host", "Content-Length", "Accept-Encoding",
+		"Cookie", "Forwarded", "Host", "Content-Length", "Accept-Encoding", "Expect",
 		"X-Proxy-Token", "X-Request-Timeout", "X-Vendor", "Prefer", "Cache-Control", "X-Request-Id",
 		headerEnrowKey, headerAuth, // set below from the credential, never copied
 	} {

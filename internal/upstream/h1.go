@@ -29,8 +29,9 @@ import (
 // What it keeps of net/http's transport behaviour: keep-alive connections reused most
 // recent first and closed after idleTimeout; a request that meets a reused connection
 // the vendor had closed while idle is sent again on a new one (a request that cannot be
-// replayed is never sent twice: it is only sent on a connection first checked to be
-// open); 1xx answers are
+// replayed is never sent twice); an idle connection is checked open and quiet before it
+// is used (where the platform lets it peek: unix); an answer the vendor sent before
+// reading the whole request is read; 1xx answers are
 // skipped; answer headers are bounded (maxHeaderBytes); the request's context ends the
 // call at any point, dial included. It does not ask for gzip (the vendor's answer is read
 // as sent) and never follows redirects.
@@ -131,8 +132,8 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
 	replayable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
-	for retried := false; ; retried = true {
-		pc, reused, err := t.conn(ctx, addr, replayable, deadline)
+	for {
+		pc, reused, err := t.conn(ctx, addr, deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -140,10 +141,10 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 		if err == nil {
 			return resp, nil
 		}
-		// Only a request that may be sent twice is sent again: the vendor may have read
-		// it before the connection closed (a reused connection for one that may not was
-		// checked open just before).
-		if !reused || retried || !replayable || !errors.Is(err, errClosedIdle) || ctx.Err() != nil {
+		// Only a request that may be sent twice is sent again, and only after a reused
+		// connection failed (each is tried once; a new one ends the loop): the vendor may
+		// have read it before the connection closed.
+		if !reused || !replayable || !errors.Is(err, errClosedIdle) || ctx.Err() != nil {
 			return nil, err
 		}
 		if req.GetBody != nil {
@@ -154,16 +155,18 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 	}
 }
 
-// conn returns an idle connection to addr or dials a new one. A connection for a request
-// that cannot be sent twice is checked first: the vendor may have closed it while idle.
-func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, deadline time.Time) (*h1Conn, bool, error) {
+// conn returns an idle connection to addr or dials a new one. An idle connection is
+// checked first (one non-blocking peek): the vendor may have closed it while it was idle
+// (its keep-alive timeout is often shorter than ours), or sent something on it (a 408),
+// which net/http's reader goroutine would have seen at once.
+func (t *h1Transport) conn(ctx context.Context, addr string, deadline time.Time) (*h1Conn, bool, error) {
 	for {
 		pc := t.takeIdle(addr)
 		if pc == nil {
 			break
 		}
 		// Before the peek: the deadline of the connection's last call may have passed.
-		if err := pc.conn.SetDeadline(deadline); err == nil && (replayable || pc.peek.alive()) {
+		if err := pc.conn.SetDeadline(deadline); err == nil && pc.peek.alive() {
 			return pc, true, nil
 		}
 		pc.conn.Close()
@@ -223,8 +226,14 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, reused bool)
 	}
 	bw.Reset(nil)
 	writers.Put(bw)
+	answerOnly := false // the answer is read, then the connection closed
 	if err != nil {
-		return nil, pc.fail(ctx, stop, closedIdle(err))
+		// A vendor may answer before it has read the whole request (a 413 or 401 to a
+		// large upload) and close: that answer, when it is there, is the call's.
+		if !pc.peek.readable() {
+			return nil, pc.fail(ctx, stop, closedIdle(err))
+		}
+		answerOnly = true
 	}
 	// Wait for the answer's first byte without a buffer, then take one.
 	if err := pc.peek.wait(); err != nil {
@@ -249,13 +258,14 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, reused bool)
 			return nil, pc.fail(ctx, stop, err)
 		}
 		// 1xx answers are interim (RFC 9110 §15.2); 101 would switch protocols, which a
-		// vendor call never asks for.
+		// vendor call never asks for: the connection is not reused after it.
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
 	}
 	pc.r.n = -1
-	body := &h1Body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, reuse: !resp.Close && !req.Close}
+	reuse := !resp.Close && !req.Close && !answerOnly && resp.StatusCode != http.StatusSwitchingProtocols
+	body := &h1Body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, reuse: reuse}
 	if resp.Body == http.NoBody {
 		body.release(body.reuse)
 		return resp, nil

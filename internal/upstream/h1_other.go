@@ -8,9 +8,10 @@ import "net"
 // is waited for with a buffer.
 type peeker struct{}
 
-func (p *peeker) init(net.Conn) {}
-func (p *peeker) alive() bool   { return true }
-func (p *peeker) wait() error   { return nil }
+func (p *peeker) init(net.Conn)  {}
+func (p *peeker) alive() bool    { return true }
+func (p *peeker) readable() bool { return false }
+func (p *peeker) wait() error    { return nil }
 
 // isConnReset is false here: an error on a reused connection is returned as is.
 func isConnReset(error) bool { return false }

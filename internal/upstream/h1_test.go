@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1001,5 +1002,97 @@ func TestReadUpTo(t *testing.T) {
 	}
 	if _, err := readUpTo(strings.NewReader("hel"), 5, 100); err == nil {
 		t.Error("a body shorter than its length: got no error")
+	}
+}
+
+// TestH1SkipsConnectionsClosedWhileIdle: a vendor whose keep-alive timeout is shorter
+// than ours closes every pooled connection; the next GETs each get an answer on a new
+// connection, with no error to retry and nothing for a breaker to count.
+func TestH1SkipsConnectionsClosedWhileIdle(t *testing.T) {
+	const pooled = 5
+	release := make(chan struct{})
+	var accepted atomic.Int32
+	closed := make(chan struct{}, 64)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		echoPath(w, r)
+	}))
+	srv.Config.IdleTimeout = 20 * time.Millisecond
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			accepted.Add(1)
+		case http.StateClosed:
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tr := newTestH1(t)
+	var wg sync.WaitGroup
+	for range pooled { // five connections at once, then idle in the pool
+		wg.Go(func() { h1MustCall(t, tr, h1Req(t, "GET", srv.URL+"/hold", ""), "GET /hold ") })
+	}
+	for accepted.Load() < pooled {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	for range pooled { // the vendor closes each one while idle
+		waitEvent(t, closed, "an idle connection closed by the vendor")
+	}
+	for i := range 3 {
+		h1MustCall(t, tr, h1Req(t, "GET", fmt.Sprintf("%s/after/%d", srv.URL, i), ""), fmt.Sprintf("GET /after/%d ", i))
+	}
+}
+
+// TestH1UnsolicitedAnswerOnIdleConnection: something a vendor sent on an idle connection
+// (a 408 before closing it) is never taken for the next request's answer.
+func TestH1UnsolicitedAnswerOnIdleConnection(t *testing.T) {
+	idle, sent := make(chan struct{}), make(chan struct{})
+	s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
+		if n > 1 {
+			s.serveOK(n, c, br)
+			return
+		}
+		if s.read(n, br) != nil {
+			return
+		}
+		io.WriteString(c, rawOK)
+		<-idle // the answer has been read: the connection is in the pool
+		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+		close(sent)
+		br.ReadByte() // keep it open until the client closes it
+	})
+	tr := newTestH1(t)
+	h1MustCall(t, tr, h1Req(t, "GET", s.URL()+"/a", ""), "ok")
+	close(idle)
+	waitEvent(t, sent, "the 408")
+	h1MustCall(t, tr, h1Req(t, "GET", s.URL()+"/b", ""), "ok")
+	s.wantRequests(t, rawReq{conn: 1, method: "GET", path: "/a"}, rawReq{conn: 2, method: "GET", path: "/b"})
+}
+
+// TestH1EarlyAnswerToUpload: a vendor that answers a large upload before reading it all
+// (413) and closes: the answer is the call's, not a transport error.
+func TestH1EarlyAnswerToUpload(t *testing.T) {
+	s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!")
+		c.(*net.TCPConn).CloseWrite()
+		// Read on a little, as servers do before closing, so that the client's writes fail
+		// with a closed connection rather than the answer being lost to a reset.
+		io.CopyN(io.Discard, br, 1<<20)
+	})
+	tr := newTestH1(t)
+	resp, body, err := h1Call(tr, h1Req(t, "POST", s.URL()+"/upload", strings.Repeat("x", 8<<20)))
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || body != "too big!" {
+		t.Fatalf("got %v, %q, %v; want the vendor's 413", resp, body, err)
+	}
+	if n, _ := h1Idle(tr); n != 0 {
+		t.Errorf("%d connections pooled after an answer to a request not all sent, want 0", n)
 	}
 }

@@ -56,6 +56,16 @@ func (p *peeker) alive() bool {
 	return err == nil && (errors.Is(p.err, syscall.EAGAIN) || errors.Is(p.err, syscall.EWOULDBLOCK))
 }
 
+// readable reports whether the vendor has sent something on the connection.
+func (p *peeker) readable() bool {
+	if p.rc == nil {
+		return false
+	}
+	p.block = false
+	err := p.rc.Read(p.fn)
+	return err == nil && p.err == nil && p.n > 0
+}
+
 // wait waits until the connection has something to read, or the vendor closed it
 // (io.EOF), without a buffer: a connection waiting for an answer holds no read buffer.
 // It ends with the connection's deadline, as a read would.
