@@ -40,6 +40,11 @@ type h1Transport struct {
 	maxIdlePerHost int
 	idleTimeout    time.Duration
 	maxHeaderBytes int64
+	// checkIdleAfter is how long a connection must have been idle to be checked before
+	// it carries a request that may be sent again: a vendor closes a connection it kept
+	// alive after seconds, not within one; one closed sooner is met by sending again.
+	// A request that may not be sent twice always has its connection checked.
+	checkIdleAfter time.Duration
 
 	mu      sync.Mutex
 	idle    map[string][]*h1Conn // by host:port, least recently used first
@@ -52,6 +57,7 @@ func newH1Transport() *h1Transport {
 		maxIdlePerHost: 256,
 		idleTimeout:    90 * time.Second,
 		maxHeaderBytes: 1 << 20,
+		checkIdleAfter: time.Second,
 		idle:           map[string][]*h1Conn{},
 	}
 }
@@ -133,7 +139,7 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 	}
 	replayable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 	for {
-		pc, reused, err := t.conn(ctx, addr, deadline)
+		pc, reused, err := t.conn(ctx, addr, replayable, deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -156,17 +162,19 @@ func (t *h1Transport) roundTripWithin(req *http.Request, timeout time.Duration) 
 }
 
 // conn returns an idle connection to addr or dials a new one. An idle connection is
-// checked first (one non-blocking peek): the vendor may have closed it while it was idle
+// checked first (one non-blocking peek) unless it was idle only briefly and the request
+// may be sent again (checkIdleAfter): the vendor may have closed it while it was idle
 // (its keep-alive timeout is often shorter than ours), or sent something on it (a 408),
 // which net/http's reader goroutine would have seen at once.
-func (t *h1Transport) conn(ctx context.Context, addr string, deadline time.Time) (*h1Conn, bool, error) {
+func (t *h1Transport) conn(ctx context.Context, addr string, replayable bool, deadline time.Time) (*h1Conn, bool, error) {
 	for {
 		pc := t.takeIdle(addr)
 		if pc == nil {
 			break
 		}
+		check := !replayable || time.Since(pc.idleAt) >= t.checkIdleAfter
 		// Before the peek: the deadline of the connection's last call may have passed.
-		if err := pc.conn.SetDeadline(deadline); err == nil && pc.peek.alive() {
+		if err := pc.conn.SetDeadline(deadline); err == nil && (!check || pc.peek.alive()) {
 			return pc, true, nil
 		}
 		pc.conn.Close()

@@ -1049,7 +1049,9 @@ func TestH1SkipsConnectionsClosedWhileIdle(t *testing.T) {
 }
 
 // TestH1UnsolicitedAnswerOnIdleConnection: something a vendor sent on an idle connection
-// (a 408 before closing it) is never taken for the next request's answer.
+// (a 408 before closing it, at the end of its keep-alive timeout) is never taken for the
+// next request's answer. checkIdleAfter is 0 here: a vendor sends that 408 only after the
+// connection has been idle for seconds.
 func TestH1UnsolicitedAnswerOnIdleConnection(t *testing.T) {
 	idle, sent := make(chan struct{}), make(chan struct{})
 	s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
@@ -1067,6 +1069,7 @@ func TestH1UnsolicitedAnswerOnIdleConnection(t *testing.T) {
 		br.ReadByte() // keep it open until the client closes it
 	})
 	tr := newTestH1(t)
+	tr.checkIdleAfter = 0
 	h1MustCall(t, tr, h1Req(t, "GET", s.URL()+"/a", ""), "ok")
 	close(idle)
 	waitEvent(t, sent, "the 408")

@@ -15,12 +15,13 @@ import (
 // once per connection, with the function it hands to RawConn.Read, so that a call
 // allocates nothing.
 type peeker struct {
-	rc    syscall.RawConn // nil when the connection has no descriptor
-	fn    func(fd uintptr) bool
-	block bool // fn waits for something to read (else it only looks)
-	n     int
-	err   error
-	b     [1]byte
+	rc     syscall.RawConn // nil when the connection has no descriptor
+	fn     func(fd uintptr) bool
+	block  bool // fn waits for something to read (else it only looks)
+	waited bool // fn has looked and found nothing: the next call is the poller's wake-up
+	n      int
+	err    error
+	b      [1]byte
 }
 
 func (p *peeker) init(c net.Conn) {
@@ -34,15 +35,26 @@ func (p *peeker) init(c net.Conn) {
 
 // peek is the function RawConn.Read runs: true when done, false to wait for the poller
 // to say there is something to read. It always looks first: the poller's readiness is
-// reset before it runs, so data that came before would not wake a wait.
+// reset before it runs, so data that came before would not wake a wait. Once it has
+// waited, it does not look again.
 func (p *peeker) peek(fd uintptr) bool {
+	if p.waited {
+		// The poller woke the wait: something came (or the connection ended), which the
+		// read that follows finds out without one more system call here.
+		p.n, p.err = 1, nil
+		return true
+	}
 	for {
 		p.n, _, p.err = syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		if p.err != syscall.EINTR {
 			break
 		}
 	}
-	return !p.block || (p.err != syscall.EAGAIN && p.err != syscall.EWOULDBLOCK)
+	if p.block && (p.err == syscall.EAGAIN || p.err == syscall.EWOULDBLOCK) {
+		p.waited = true
+		return false
+	}
+	return true
 }
 
 // alive reports whether an idle connection is still open and quiet: the vendor has
@@ -51,7 +63,7 @@ func (p *peeker) alive() bool {
 	if p.rc == nil {
 		return true
 	}
-	p.block = false
+	p.block, p.waited = false, false
 	err := p.rc.Read(p.fn)
 	return err == nil && (errors.Is(p.err, syscall.EAGAIN) || errors.Is(p.err, syscall.EWOULDBLOCK))
 }
@@ -61,19 +73,20 @@ func (p *peeker) readable() bool {
 	if p.rc == nil {
 		return false
 	}
-	p.block = false
+	p.block, p.waited = false, false
 	err := p.rc.Read(p.fn)
 	return err == nil && p.err == nil && p.n > 0
 }
 
 // wait waits until the connection has something to read, or the vendor closed it
-// (io.EOF), without a buffer: a connection waiting for an answer holds no read buffer.
-// It ends with the connection's deadline, as a read would.
+// (io.EOF when that is already so), without a buffer: a connection waiting for an answer
+// holds no read buffer. It ends with the connection's deadline, as a read would. It costs
+// one system call, as the read that would otherwise wait does.
 func (p *peeker) wait() error {
 	if p.rc == nil {
 		return nil
 	}
-	p.block = true
+	p.block, p.waited = true, false
 	switch err := p.rc.Read(p.fn); {
 	case err != nil:
 		return err
