@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -55,20 +56,24 @@ func (rec *record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 type recordKey struct{}
 
 // requestContext is a request's context as the proxy sees it: the record and chi's route
-// context in one allocation, found by their keys (chi uses a route context it finds in
-// the request's context instead of making its own).
+// context, found by their keys (chi uses a route context it finds in the request's
+// context instead of making its own). The route context comes from a pool, as chi's own
+// do, and goes back once the request is answered: its slices keep their room from one
+// request to the next.
 type requestContext struct {
 	context.Context
 	rec   record
-	route chi.Context
+	route *chi.Context
 }
+
+var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 
 func (c *requestContext) Value(key any) any {
 	switch key {
 	case recordKey{}:
 		return &c.rec
 	case chi.RouteCtxKey:
-		return &c.route
+		return c.route
 	}
 	return c.Context.Value(key)
 }
@@ -90,7 +95,7 @@ func recordOf(r *http.Request) *record {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := s.begin(w, r)
 	r = r.WithContext(rc)
-	defer s.end(w, r, &rc.rec, time.Now())
+	defer s.end(w, r, rc, time.Now())
 	if s.refused(w, r) {
 		return
 	}
@@ -113,6 +118,8 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) *requestContext {
 	w.Header()["X-Request-Id"] = []string{id}
 	rc := &requestContext{Context: r.Context(), rec: record{id: id, op: normalize.OpOther}}
 	rc.rec.raw, rc.rec.vendor = s.routeVendor(r.URL.Path)
+	rc.route = routeContexts.Get().(*chi.Context)
+	rc.route.Reset()
 	rc.route.Routes = s.mux
 	return rc
 }
@@ -122,7 +129,8 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) *requestContext {
 // metrics. A panic once the answer has begun can no longer be said in it: the answer is
 // cut (http.ErrAbortHandler) so that the client sees it incomplete rather than a clean
 // end. It must be deferred by ServeHTTP itself (recover works only there).
-func (s *Server) end(w http.ResponseWriter, r *http.Request, rec *record, start time.Time) {
+func (s *Server) end(w http.ResponseWriter, r *http.Request, rc *requestContext, start time.Time) {
+	rec := &rc.rec
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
@@ -137,6 +145,7 @@ func (s *Server) end(w http.ResponseWriter, r *http.Request, rec *record, start 
 			normalize.CodeInternal, "internal error"))
 	}
 	s.logAccess(r, rec, time.Since(start))
+	routeContexts.Put(rc.route) // nothing reads it once the request is answered
 }
 
 // validRequestID accepts 1 to 128 visible ASCII characters.

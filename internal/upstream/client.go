@@ -53,8 +53,10 @@ type Client struct {
 	flights flights
 	// secretKey names the configured credential in limiter and cache keys.
 	secretKey string
-	// secretHeader is Enrow's credential header value when configured.
+	// secretHeader is Enrow's credential header value when configured; secretQuota is
+	// the quota hold's key for the configured credential.
 	secretHeader []string
+	secretQuota  string
 }
 
 // Request is one client request to forward.
@@ -123,6 +125,7 @@ func New(cfg Config) (*Client, error) {
 	if c.secret != "" {
 		c.secretKey = credentialKey(c.name, c.credential(nil, "/"))
 		c.secretHeader = []string{c.secret}
+		c.secretQuota = "quota:" + c.secretKey
 	}
 	c.breaker = newBreaker(cfg.Name, cfg.Policy.Breaker, time.Now, func(to string) {
 		c.m.CircuitTransition(cfg.Name, to)
@@ -193,13 +196,15 @@ func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, er
 	defer func() { out.Duration = time.Since(start) }()
 
 	header := c.outboundHeader(req.Header, req.Path, req.RequestID)
-	if left, err := c.limits.HoldLeft(ctx, "quota:"+key); err == nil && left > 0 {
+	if left, err := c.limits.HoldLeft(ctx, c.quotaKey(key)); err == nil && left > 0 {
 		return out, quotaRemembered(left)
 	}
 	c.budget.request(start)
-	target := c.base + req.Path
+	var target string // one concatenation, one string
 	if req.RawQuery != "" {
-		target += "?" + req.RawQuery
+		target = c.base + req.Path + "?" + req.RawQuery
+	} else {
+		target = c.base + req.Path
 	}
 
 	var last outcome // the previous attempt's, for a retry the breaker refuses
@@ -276,6 +281,15 @@ func (c *Client) do(ctx context.Context, req *Request, key string) (*Outcome, er
 			return out, err
 		}
 	}
+}
+
+// quotaKey is the key of the remembered daily quota of the credential key names: looked
+// up on every call, made once for the configured credential.
+func (c *Client) quotaKey(key string) string {
+	if key == c.secretKey && c.secretQuota != "" {
+		return c.secretQuota
+	}
+	return "quota:" + key
 }
 
 // rateLimitWait is how long to wait after a vendor 429: its Retry-After or
