@@ -29,7 +29,7 @@
 #      only worth comparing when it is near 0 (the script says how busy the machine was
 #      before it started, and warns when it was).
 #
-# Settings (environment): ROUNDS=5 DURATION=5 (seconds) WARMUP=2 THREADS=2 CONNS=64
+# Settings (environment): ROUNDS=7 DURATION=4 (seconds) WARMUP=2 THREADS=2 CONNS=64
 # TARGETS="direct nginx reverseproxy forwarder enrichproxy" OUT=bench/out/<time> MEMORY=1
 # ENRICH_ENV="" (extra environment for enrichproxy, e.g. GOGC=200) SCHEME=http (https: the
 # stand-in speaks HTTPS and HTTP/2, as a real vendor API does; see memory.sh).
@@ -41,8 +41,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-7}
+DURATION=${DURATION:-4}
 WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
@@ -163,8 +163,13 @@ log "machine busy before the load: $quiet% of $ncpu CPUs"
 [ "$quiet" -lt 10 ] || log "warning: other work is using the machine; figures will be noisy"
 log "warm-up: ${WARMUP}s per target"
 for t in $TARGETS; do load "$t" "$WARMUP" 0; done
+# Each round starts one target further along, so that no target always follows the same
+# one (the machine's state after a target, a GC or a cache, falls on each in turn).
+read -ra order <<<"$TARGETS"
 for r in $(seq "$ROUNDS"); do
-	for t in $TARGETS; do load "$t" "$DURATION" "$r"; done
+	for i in "${!order[@]}"; do
+		load "${order[$(((i + r - 1) % ${#order[@]}))]}" "$DURATION" "$r"
+	done
 done
 
 # col TARGET COLUMN prints the median over rounds of one column.
@@ -186,7 +191,7 @@ has() { [[ " $TARGETS " == *" $1 "* ]]; }
 		printf '| %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %s | %s |\n' "$t" "$(col "$t" 3)" "$(col "$t" 4)" "$(col "$t" 5)" "$(col "$t" 10)" "$calls" "$bad" "$errs" "$(col "$t" 11)"
 	done
 	echo
-	echo "Medians of $ROUNDS rounds of ${DURATION}s each (wrk -t$THREADS -c$CONNS, targets alternating)."
+	echo "Medians of $ROUNDS rounds of ${DURATION}s each (wrk -t$THREADS -c$CONNS, targets alternating, each round starting one further along)."
 	echo "CPU µs/request: user+system time of the target's own processes (the stand-in for direct; nginx's master and workers)."
 	echo "Other work: busy CPU on the machine that was not wrk, the stand-in or the target, in % of all CPUs (median of rounds); machine busy before the load: $quiet%."
 	echo
