@@ -13,7 +13,9 @@ const (
 
 // dropped are request headers never forwarded to a vendor (SPEC 1): hop-by-hop headers,
 // cookies, the client's forwarding headers, and the proxy's own headers. Accept-Encoding
-// is left to the transport so that it can decompress what it asked for.
+// is left to the transport: net/http's asks for gzip and decompresses what it asked for,
+// h1Transport asks for nothing (the answer is read as sent). Expect is not forwarded: the
+// whole body is sent at once.
 var dropped = map[string]bool{}
 
 func init() {
