@@ -309,75 +309,57 @@ func TestH1ReusesConnection(t *testing.T) {
 	s.wantAccepted(t, 1)
 }
 
-func TestH1RetriesGETOnConnectionClosedWhileIdle(t *testing.T) {
-	for _, how := range []string{"fin", "rst"} {
-		t.Run(how, func(t *testing.T) {
-			closed := make(chan struct{})
-			s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-				if n > 1 {
-					s.serveOK(n, c, br)
-					return
-				}
-				if s.read(n, br) != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")
-				if how == "rst" {
-					resetConn(t, c)
-				} else {
-					c.Close()
-				}
-				close(closed)
-			})
-			tr := newTestH1(t)
-			h1MustCall(t, tr, h1Req(t, http.MethodGet, s.URL()+"/first", ""), "ok")
-			waitEvent(t, closed, "the server closing the first connection")
-			if n, _ := h1Idle(tr); n != 1 {
-				t.Fatalf("%d idle connections, want the closed one pooled", n)
+// closingServer answers the first request on its first connection, then closes that
+// connection as how says ("fin", "rst", or "halfclose": its sending side only, still
+// reading, so that a request written on it is seen rather than lost); closed is closed
+// then. Every later connection is served normally.
+func closingServer(t *testing.T, how string) (s *rawServer, closed <-chan struct{}) {
+	done := make(chan struct{})
+	s = newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
+		if n > 1 {
+			s.serveOK(n, c, br)
+			return
+		}
+		if s.read(n, br) != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")
+		switch how {
+		case "rst":
+			resetConn(t, c)
+		case "halfclose":
+			c.(*net.TCPConn).CloseWrite()
+			close(done)
+			for s.read(n, br) == nil {
 			}
-			h1MustCall(t, tr, h1Req(t, http.MethodGet, s.URL()+"/second", ""), "ok")
-			s.wantRequests(t,
-				rawReq{conn: 1, method: "GET", path: "/first"},
-				rawReq{conn: 2, method: "GET", path: "/second"})
-		})
-	}
+			return
+		default:
+			c.Close()
+		}
+		close(done)
+	})
+	return s, done
 }
 
-func TestH1POSTNotSentOnConnectionClosedWhileIdle(t *testing.T) {
-	// "halfclose" shuts the server's sending side only: it still reads, so a POST written
-	// on that connection would be seen (conn 1) rather than lost.
-	for _, how := range []string{"halfclose", "rst"} {
-		t.Run(how, func(t *testing.T) {
-			closed := make(chan struct{})
-			s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-				if n > 1 {
-					s.serveOK(n, c, br)
-					return
-				}
-				if s.read(n, br) != nil {
-					return
-				}
-				io.WriteString(c, rawOK)
-				if how == "rst" {
-					resetConn(t, c)
-					close(closed)
-					return
-				}
-				c.(*net.TCPConn).CloseWrite()
-				close(closed)
-				for s.read(n, br) == nil {
-				}
-			})
+// TestH1ConnectionClosedWhileIdle: a GET that meets a pooled connection the vendor closed
+// is sent again on a new one; a POST is never written on it.
+func TestH1ConnectionClosedWhileIdle(t *testing.T) {
+	for _, tc := range []struct{ method, how, body string }{
+		{http.MethodGet, "fin", ""}, {http.MethodGet, "rst", ""},
+		{http.MethodPost, "halfclose", `{"q":1}`}, {http.MethodPost, "rst", `{"q":1}`},
+	} {
+		t.Run(tc.method+" "+tc.how, func(t *testing.T) {
+			s, closed := closingServer(t, tc.how)
 			tr := newTestH1(t)
 			h1MustCall(t, tr, h1Req(t, http.MethodGet, s.URL()+"/first", ""), "ok")
 			waitEvent(t, closed, "the server closing the first connection")
 			if n, _ := h1Idle(tr); n != 1 {
 				t.Fatalf("%d idle connections, want the closed one pooled", n)
 			}
-			h1MustCall(t, tr, h1Req(t, http.MethodPost, s.URL()+"/search", `{"q":1}`), "ok")
+			h1MustCall(t, tr, h1Req(t, tc.method, s.URL()+"/second", tc.body), "ok")
 			s.wantRequests(t,
 				rawReq{conn: 1, method: "GET", path: "/first"},
-				rawReq{conn: 2, method: "POST", path: "/search", body: `{"q":1}`})
+				rawReq{conn: 2, method: tc.method, path: "/second", body: tc.body})
 		})
 	}
 }
