@@ -30,11 +30,12 @@ import (
 // recent first and closed after idleTimeout; a request that meets a reused connection
 // the vendor had closed while idle is sent again on a new one (a request that cannot be
 // replayed is never sent twice); an idle connection is checked open and quiet before it
-// is used (where the platform lets it peek: unix); an answer the vendor sent before
-// reading the whole request is read; 1xx answers are
-// skipped; answer headers are bounded (maxHeaderBytes); the request's context ends the
-// call at any point, dial included. It does not ask for gzip (the vendor's answer is read
-// as sent) and never follows redirects.
+// is used (checkIdleAfter; where the platform lets it peek: unix); an answer the vendor
+// sent before reading the whole request is read; 1xx answers are skipped; answer headers
+// are bounded (maxHeaderBytes); the request's context ends the call at any point, dial
+// included. It does not ask for gzip (the vendor's answer is read as sent) and never
+// follows redirects. What it does not do: read while it writes, so a vendor that stops
+// reading a large upload without answering or closing holds the call until its deadline.
 type h1Transport struct {
 	dialer         net.Dialer
 	maxIdlePerHost int
