@@ -10,19 +10,12 @@
 package main
 
 import (
-	"flag"
-	"log"
+	"net/http"
+	"net/url"
 
 	"github.com/enrichproxy/enrichproxy/bench/internal/benchsrv"
 )
 
 func main() {
-	upstream := flag.String("upstream", "", "the upstream base URL")
-	listen := flag.String("listen", "127.0.0.1:0", "proxy listen address")
-	addrFile := flag.String("addr-file", "", "write the bound proxy address here")
-	adminListen := flag.String("admin-listen", "127.0.0.1:0", "admin listen address (/memstats)")
-	adminAddrFile := flag.String("admin-addr-file", "", "write the bound admin address here")
-	flag.Parse()
-	benchsrv.ServeAdmin(benchsrv.Listen(*adminListen, *adminAddrFile))
-	log.Fatal(benchsrv.Server(benchsrv.Forwarder(*upstream)).Serve(benchsrv.Listen(*listen, *addrFile)))
+	benchsrv.Main(func(upstream *url.URL) http.Handler { return benchsrv.Forwarder(upstream.String()) })
 }

@@ -260,6 +260,23 @@ func (s *rawServer) serveOK(n int, c net.Conn, br *bufio.Reader) {
 	}
 }
 
+// onFirstConn serves every connection but the first normally; on the first it reads one
+// request, answers it with answer, then runs then on the connection (closed when then
+// returns).
+func onFirstConn(answer string, then func(s *rawServer, c net.Conn, br *bufio.Reader)) func(*rawServer, int, net.Conn, *bufio.Reader) {
+	return func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
+		if n > 1 {
+			s.serveOK(n, c, br)
+			return
+		}
+		if s.read(n, br) != nil {
+			return
+		}
+		io.WriteString(c, answer)
+		then(s, c, br)
+	}
+}
+
 // wantRequests fails the test unless the server read exactly want, in order.
 func (s *rawServer) wantRequests(t *testing.T, want ...rawReq) {
 	t.Helper()
@@ -315,29 +332,21 @@ func TestH1ReusesConnection(t *testing.T) {
 // then. Every later connection is served normally.
 func closingServer(t *testing.T, how string) (s *rawServer, closed <-chan struct{}) {
 	done := make(chan struct{})
-	s = newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-		if n > 1 {
-			s.serveOK(n, c, br)
-			return
-		}
-		if s.read(n, br) != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")
+	s = newRawServer(t, onFirstConn(rawOK, func(s *rawServer, c net.Conn, br *bufio.Reader) {
 		switch how {
 		case "rst":
 			resetConn(t, c)
 		case "halfclose":
 			c.(*net.TCPConn).CloseWrite()
 			close(done)
-			for s.read(n, br) == nil {
+			for s.read(1, br) == nil {
 			}
 			return
 		default:
 			c.Close()
 		}
 		close(done)
-	})
+	}))
 	return s, done
 }
 
@@ -369,17 +378,9 @@ func TestH1ConnectionClosedWhileIdle(t *testing.T) {
 // be sent again (net/http's transport returns the error for a request that is not
 // replayable once it has been written).
 func TestH1POSTNotResentAfterVendorReadIt(t *testing.T) {
-	s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-		if n > 1 {
-			s.serveOK(n, c, br)
-			return
-		}
-		if s.read(n, br) != nil {
-			return
-		}
-		io.WriteString(c, rawOK)
-		s.read(n, br) // the POST: read whole, then the connection closes unanswered
-	})
+	s := newRawServer(t, onFirstConn(rawOK, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		s.read(1, br) // the POST: read whole, then the connection closes unanswered
+	}))
 	tr := newTestH1(t)
 	h1MustCall(t, tr, h1Req(t, http.MethodGet, s.URL()+"/first", ""), "ok")
 	_, _, err := h1Call(tr, h1Req(t, http.MethodPost, s.URL()+"/search", `{"q":1}`))
@@ -618,20 +619,12 @@ func TestH1ConnectionCloseNotReused(t *testing.T) {
 			answer: "HTTP/1.1 204 No Content\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-				if n > 1 {
-					s.serveOK(n, c, br)
-					return
-				}
-				if s.read(n, br) != nil {
-					return
-				}
-				io.WriteString(c, tc.answer)
+			s := newRawServer(t, onFirstConn(tc.answer, func(s *rawServer, c net.Conn, br *bufio.Reader) {
 				// Answer a request sent here anyway, so that the client does not hang.
-				if s.read(n, br) == nil {
+				if s.read(1, br) == nil {
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
 				}
-			})
+			}))
 			tr := newTestH1(t)
 			req := h1Req(t, tc.method, s.URL()+"/first", "")
 			req.Close = tc.reqClose
@@ -1036,20 +1029,12 @@ func TestH1SkipsConnectionsClosedWhileIdle(t *testing.T) {
 // connection has been idle for seconds.
 func TestH1UnsolicitedAnswerOnIdleConnection(t *testing.T) {
 	idle, sent := make(chan struct{}), make(chan struct{})
-	s := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
-		if n > 1 {
-			s.serveOK(n, c, br)
-			return
-		}
-		if s.read(n, br) != nil {
-			return
-		}
-		io.WriteString(c, rawOK)
+	s := newRawServer(t, onFirstConn(rawOK, func(s *rawServer, c net.Conn, br *bufio.Reader) {
 		<-idle // the answer has been read: the connection is in the pool
 		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 		close(sent)
 		br.ReadByte() // keep it open until the client closes it
-	})
+	}))
 	tr := newTestH1(t)
 	tr.checkIdleAfter = 0
 	h1MustCall(t, tr, h1Req(t, "GET", s.URL()+"/a", ""), "ok")

@@ -13,10 +13,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"log"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"time"
@@ -102,4 +104,22 @@ func SelfSigned(certFile string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// Main is a Go baseline's main: it reads -upstream, -listen, -addr-file, -admin-listen
+// and -admin-addr-file, serves /memstats on the admin listener and handler(upstream) on
+// the other, and exits if either fails.
+func Main(handler func(upstream *url.URL) http.Handler) {
+	upstream := flag.String("upstream", "", "the upstream base URL")
+	listen := flag.String("listen", "127.0.0.1:0", "proxy listen address")
+	addrFile := flag.String("addr-file", "", "write the bound proxy address here")
+	adminListen := flag.String("admin-listen", "127.0.0.1:0", "admin listen address (/memstats)")
+	adminAddrFile := flag.String("admin-addr-file", "", "write the bound admin address here")
+	flag.Parse()
+	target, err := url.Parse(*upstream)
+	if err != nil || target.Host == "" {
+		log.Fatalf("-upstream: %q is not a URL", *upstream)
+	}
+	ServeAdmin(Listen(*adminListen, *adminAddrFile))
+	log.Fatal(Server(handler(target)).Serve(Listen(*listen, *addrFile)))
 }
