@@ -59,22 +59,16 @@ func TestEveryKustomizationRendersStrictly(t *testing.T) {
 // TestProxyContainer checks, in every kustomization, the proxy container's settings,
 // ports, probes, security context, resources and files.
 func TestProxyContainer(t *testing.T) {
-	all := renderAll(t)
-	secrets := exampleSecrets(t)
-	for _, dir := range slices.Sorted(maps.Keys(all)) {
-		t.Run(dir, func(t *testing.T) {
-			r := all[dir]
-			p := r.onlyProxyPod(t)
-			checkEnv(t, p)
-			checkListenersAndPorts(t, p)
-			checkProbes(t, p)
-			checkSecurity(t, p)
-			checkResources(t, p)
-			checkFiles(t, r, p, secrets)
-			checkGracePeriod(t, p)
-			checkPlacement(t, p)
-		})
-	}
+	eachProxyPod(t, func(t *testing.T, r *rendering, p proxyPod, secrets map[string]*corev1.Secret) {
+		checkEnv(t, p)
+		checkListenersAndPorts(t, p)
+		checkProbes(t, p)
+		checkSecurity(t, p)
+		checkResources(t, p)
+		checkFiles(t, r, p, secrets)
+		checkGracePeriod(t, p)
+		checkPlacement(t, p)
+	})
 }
 
 func checkEnv(t *testing.T, p proxyPod) {

@@ -184,93 +184,81 @@ func containerEnv(t *testing.T, r *rendering, p proxyPod, secrets map[string]*co
 // environment and files: the values (addresses, durations, Redis URL) are valid, and the
 // credentials and policy files are where the variables say.
 func TestContainerEnvPassesCheck(t *testing.T) {
-	all := renderAll(t)
-	secrets := exampleSecrets(t)
-	for _, dir := range slices.Sorted(maps.Keys(all)) {
-		t.Run(dir, func(t *testing.T) {
-			r := all[dir]
-			p := r.onlyProxyPod(t)
-			env := containerEnv(t, r, p, secrets)
-			if out, err := runProxy(t, env, "-check"); err != nil {
-				t.Errorf("%s: proxy -check with the container's environment: %v\n%s", p, err, out)
-			}
-		})
-	}
+	eachProxyPod(t, func(t *testing.T, r *rendering, p proxyPod, secrets map[string]*corev1.Secret) {
+		env := containerEnv(t, r, p, secrets)
+		if out, err := runProxy(t, env, "-check"); err != nil {
+			t.Errorf("%s: proxy -check with the container's environment: %v\n%s", p, err, out)
+		}
+	})
 }
 
 // TestProbesAreServed starts the proxy with each container's environment (in -demo mode,
 // so that no vendor is called, and on free loopback ports) and asks its admin listener for
 // every probe's path and for /metrics, as the kubelet and Prometheus would.
 func TestProbesAreServed(t *testing.T) {
-	all := renderAll(t)
-	secrets := exampleSecrets(t)
-	for _, dir := range slices.Sorted(maps.Keys(all)) {
-		t.Run(dir, func(t *testing.T) {
-			r := all[dir]
-			p := r.onlyProxyPod(t)
-			procEnv := containerEnv(t, r, p, secrets)
-			// A free port can be taken between freeAddr and the proxy's listen: retry then.
-			var stop func()
-			var proxyAddr, adminAddr string
-			for attempt := 1; stop == nil; attempt++ {
-				proxyAddr, adminAddr = freeAddr(t), freeAddr(t)
-				var run []string
-				for _, kv := range procEnv {
-					switch name, _, _ := strings.Cut(kv, "="); name {
-					case "PROXY_LISTEN":
-						kv = name + "=" + proxyAddr
-					case "PROXY_ADMIN_LISTEN":
-						kv = name + "=" + adminAddr
-					case "PROXY_REDIS_URL":
-						continue // no Redis here; the proxy would fall back to in-process limits anyway
-					}
-					run = append(run, kv)
+	eachProxyPod(t, func(t *testing.T, r *rendering, p proxyPod, secrets map[string]*corev1.Secret) {
+		procEnv := containerEnv(t, r, p, secrets)
+		// A free port can be taken between freeAddr and the proxy's listen: retry then.
+		var stop func()
+		var proxyAddr, adminAddr string
+		for attempt := 1; stop == nil; attempt++ {
+			proxyAddr, adminAddr = freeAddr(t), freeAddr(t)
+			var run []string
+			for _, kv := range procEnv {
+				switch name, _, _ := strings.Cut(kv, "="); name {
+				case "PROXY_LISTEN":
+					kv = name + "=" + proxyAddr
+				case "PROXY_ADMIN_LISTEN":
+					kv = name + "=" + adminAddr
+				case "PROXY_REDIS_URL":
+					continue // no Redis here; the proxy would fall back to in-process limits anyway
 				}
-				var out string
-				var err error
-				stop, out, err = startProxy(t, run, adminAddr)
-				if err != nil {
-					if attempt < 3 && strings.Contains(out, "address already in use") {
-						continue
-					}
-					t.Fatalf("%s: %v\n%s", p, err, out)
-				}
+				run = append(run, kv)
 			}
-			defer stop()
+			var out string
+			var err error
+			stop, out, err = startProxy(t, run, adminAddr)
+			if err != nil {
+				if attempt < 3 && strings.Contains(out, "address already in use") {
+					continue
+				}
+				t.Fatalf("%s: %v\n%s", p, err, out)
+			}
+		}
+		defer stop()
 
-			// Where the kubelet's request lands: the listener whose port the probe names.
-			c := p.container
-			env := envByName(c)
-			listeners := map[int32]string{}
-			for name, addr := range map[string]string{"PROXY_LISTEN": proxyAddr, "PROXY_ADMIN_LISTEN": adminAddr} {
-				if _, port, err := listenPort(literal(env, name)); err == nil {
-					listeners[port] = addr
-				}
+		// Where the kubelet's request lands: the listener whose port the probe names.
+		c := p.container
+		env := envByName(c)
+		listeners := map[int32]string{}
+		for name, addr := range map[string]string{"PROXY_LISTEN": proxyAddr, "PROXY_ADMIN_LISTEN": adminAddr} {
+			if _, port, err := listenPort(literal(env, name)); err == nil {
+				listeners[port] = addr
 			}
-			for _, pr := range []struct {
-				kind  string
-				probe *corev1.Probe
-			}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
-				if pr.probe == nil || pr.probe.HTTPGet == nil {
-					continue
-				}
-				g := pr.probe.HTTPGet
-				cp, ok := resolvePort(c, g.Port)
-				addr := listeners[cp.ContainerPort]
-				if !ok || addr == "" {
-					t.Errorf("%s: %s port %s is no port the proxy listens on", p, pr.kind, g.Port.String())
-					continue
-				}
-				if code, _ := get(t, "http://"+addr+g.Path); code != http.StatusOK {
-					t.Errorf("%s: %s GET %s on port %s: %d, want 200", p, pr.kind, g.Path, g.Port.String(), code)
-				}
+		}
+		for _, pr := range []struct {
+			kind  string
+			probe *corev1.Probe
+		}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+			if pr.probe == nil || pr.probe.HTTPGet == nil {
+				continue
 			}
-			code, body := get(t, "http://"+adminAddr+metricsPath)
-			if code != http.StatusOK || !strings.Contains(body, "enrichproxy_build_info") {
-				t.Errorf("%s: GET %s on the admin listener: %d, want 200 with enrichproxy_build_info", p, metricsPath, code)
+			g := pr.probe.HTTPGet
+			cp, ok := resolvePort(c, g.Port)
+			addr := listeners[cp.ContainerPort]
+			if !ok || addr == "" {
+				t.Errorf("%s: %s port %s is no port the proxy listens on", p, pr.kind, g.Port.String())
+				continue
 			}
-		})
-	}
+			if code, _ := get(t, "http://"+addr+g.Path); code != http.StatusOK {
+				t.Errorf("%s: %s GET %s on port %s: %d, want 200", p, pr.kind, g.Path, g.Port.String(), code)
+			}
+		}
+		code, body := get(t, "http://"+adminAddr+metricsPath)
+		if code != http.StatusOK || !strings.Contains(body, "enrichproxy_build_info") {
+			t.Errorf("%s: GET %s on the admin listener: %d, want 200 with enrichproxy_build_info", p, metricsPath, code)
+		}
+	})
 }
 
 func freeAddr(t *testing.T) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,6 +266,20 @@ func (r *rendering) proxyPods() []proxyPod {
 }
 
 // onlyProxyPod returns the one proxy container the kustomization must have.
+// eachProxyPod runs check on the one proxy pod of every kustomization, as a subtest
+// named after it, with the example secrets.
+func eachProxyPod(t *testing.T, check func(t *testing.T, r *rendering, p proxyPod, secrets map[string]*corev1.Secret)) {
+	t.Helper()
+	all := renderAll(t)
+	secrets := exampleSecrets(t)
+	for _, dir := range slices.Sorted(maps.Keys(all)) {
+		t.Run(dir, func(t *testing.T) {
+			r := all[dir]
+			check(t, r, r.onlyProxyPod(t), secrets)
+		})
+	}
+}
+
 func (r *rendering) onlyProxyPod(t *testing.T) proxyPod {
 	t.Helper()
 	pods := r.proxyPods()
